@@ -1,0 +1,181 @@
+"""Command line: `gpucost-exporter` (also `python -m gpucost`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from . import __version__
+from .pricing import PricingConfig, PricingError, load_pricing
+from .server import Exporter, parse_listen_address, serve
+from .snapshot import Snapshot, SnapshotError, load_snapshot
+from .state import CostState, Shard
+
+log = logging.getLogger("gpucost")
+
+DEFAULT_LISTEN = ":9863"
+#: Apply order: owners and namespaces first so pods render with their labels at once.
+APPLY_ORDER = ("Namespace", "ReplicaSet", "Job", "Node", "Pod")
+
+
+class UsageError(Exception):
+    """A bad flag or file: one line on stderr, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="gpucost-exporter",
+        description="Prometheus exporter: what each Kubernetes workload's reservations cost, GPUs included.",
+    )
+    src = p.add_argument_group("sources")
+    src.add_argument("--demo", action="store_true", help="run on the bundled demo cluster and its pricing file")
+    src.add_argument("--from-file", action="append", default=[], metavar="PATH",
+                     help="Kubernetes List or manifests (JSON or YAML) to read instead of the API; repeatable")
+    src.add_argument("--kubeconfig", metavar="PATH",
+                     help="kubeconfig for the API (default: $KUBECONFIG, ~/.kube/config, then in-cluster)")
+    src.add_argument("--node-name", metavar="NAME",
+                     help="only this node and its pods (DaemonSet mode; the API filters by field selector)")
+    src.add_argument("--shard", type=int, metavar="I", help="this process's shard, 0 <= I < N")
+    src.add_argument("--total-shards", type=int, metavar="N", help="number of shards")
+    src.add_argument("--nvml", action="store_true",
+                     help="read GPU inventory through NVML (needs --node-name: gpucost runs on that node)")
+    src.add_argument("--nvml.refresh-interval", dest="nvml_refresh", type=float, default=60.0,
+                     metavar="SECONDS", help="how often to re-read the NVML inventory (default 60)")
+    p.add_argument("--pricing-file", metavar="PATH", help="pricing config (YAML); built-in list prices without it")
+    p.add_argument("--once", action="store_true", help="print the exposition to stdout and exit")
+    p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
+                   help=f"address for /metrics, /healthz, /readyz (default {DEFAULT_LISTEN})")
+    p.add_argument("--log.level", dest="log_level", default="info",
+                   choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    p.add_argument("--version", action="version", version=f"gpucost-exporter {__version__}")
+    return p
+
+
+def demo_dir() -> Path:
+    """The bundled demo cluster: $GPUCOST_DEMO_DIR, the source tree, or the installed share."""
+    candidates = [
+        os.environ.get("GPUCOST_DEMO_DIR"),
+        Path(__file__).resolve().parents[2] / "examples" / "demo",
+        Path(sys.prefix) / "share" / "gpucost" / "demo",
+    ]
+    for c in candidates:
+        if c and (Path(c) / "cluster.json").is_file():
+            return Path(c)
+    raise UsageError("--demo: cannot find the demo cluster (examples/demo/cluster.json); set GPUCOST_DEMO_DIR")
+
+
+def _check(args: argparse.Namespace) -> None:
+    if (args.shard is None) != (args.total_shards is None):
+        raise UsageError("--shard and --total-shards go together")
+    if args.total_shards is not None:
+        if args.total_shards < 1:
+            raise UsageError(f"--total-shards: must be >= 1, got {args.total_shards}")
+        if not 0 <= args.shard < args.total_shards:
+            raise UsageError(f"--shard: must be in 0..{args.total_shards - 1}, got {args.shard}")
+    if args.nvml and not args.node_name:
+        raise UsageError("--nvml needs --node-name (NVML describes the node gpucost runs on)")
+    if (args.demo or args.from_file) and args.kubeconfig:
+        raise UsageError("--kubeconfig cannot be combined with --demo or --from-file")
+    if not args.once:
+        try:
+            parse_listen_address(args.listen)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def load_state(args: argparse.Namespace) -> tuple[CostState, Snapshot | None]:
+    pricing_path = args.pricing_file
+    files = list(args.from_file)
+    if args.demo:
+        d = demo_dir()
+        files.insert(0, str(d / "cluster.json"))
+        pricing_path = pricing_path or str(d / "pricing.yaml")
+    pricing = load_pricing(pricing_path) if pricing_path else PricingConfig()
+    shard = Shard(args.shard or 0, args.total_shards or 1)
+    state = CostState(pricing, shard=shard)
+    if not files:
+        return state, None
+    snap = load_snapshot(files)
+    apply_snapshot(state, snap, node_name=args.node_name)
+    return state, snap
+
+
+def apply_snapshot(state: CostState, snap: Snapshot, node_name: str | None = None) -> None:
+    for kind, key, message in snap.broken:
+        state.skip(kind or "Unknown", key, "decode_error", message)
+    for kind in APPLY_ORDER:
+        objs = snap.objects[kind]
+        if node_name and kind == "Node":
+            objs = [n for n in objs if n.metadata.name == node_name]
+        elif node_name and kind == "Pod":
+            objs = [p for p in objs if p.spec.node_name == node_name]
+        for obj in objs:
+            state.upsert(kind, obj)
+    state.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        _check(args)
+        logging.basicConfig(
+            level=args.log_level.upper(), stream=sys.stderr,
+            format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+        )
+        state, snap = load_state(args)
+    except (UsageError, PricingError, SnapshotError) as exc:
+        print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
+        return 2
+    if args.once:
+        sys.stdout.write(state.render())
+        return 0
+    try:
+        return asyncio.run(_run(args, state, snap))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _run(args: argparse.Namespace, state: CostState, snap: Snapshot | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    sources = []
+    tasks = []
+    ready = lambda: True
+    if snap is None:
+        from .kubeapi import ClusterWatcher, load_configuration
+
+        try:
+            config = load_configuration(args.kubeconfig)
+        except Exception as exc:  # noqa: BLE001 - any config failure is a usage error
+            print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
+            return 2
+        watcher = ClusterWatcher(state, config, node_name=args.node_name)
+        sources.append(watcher.metric_families)
+        ready = watcher.synced
+        tasks.append(asyncio.create_task(watcher.run()))
+    exporter = Exporter(state, sources=sources, ready=ready)
+    log.info("gpucost %s serving on %s", __version__, args.listen)
+    try:
+        await serve(exporter, args.listen, stop)
+    except OSError as exc:
+        print(f"gpucost-exporter: error: --web.listen-address {args.listen}: {exc.strerror}", file=sys.stderr)
+        return 2
+    finally:
+        for t in tasks:
+            t.cancel()
+    return 0

@@ -1,0 +1,132 @@
+"""Typed records for the Kubernetes objects gpucost reads.
+
+Each Struct keeps only the fields the cost model needs; msgspec skips every other field while
+decoding, so a 5 KB pod costs a few hundred bytes in memory. Field names follow the API's
+camelCase on the wire. Quantities stay as the strings (or bare JSON numbers) the API sent;
+`gpucost.quantity` parses them, so one malformed quantity spoils one pod, not a whole list.
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+import msgspec
+
+#: A resource quantity as it appears on the wire: "500m", "1.5Gi", or a bare JSON number.
+Quantity = Union[str, int, float]
+ResourceList = dict[str, Quantity]
+
+
+class _Base(msgspec.Struct, rename="camel", omit_defaults=True):
+    pass
+
+
+class OwnerReference(_Base):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool | None = None
+
+
+class ObjectMeta(_Base):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    labels: dict[str, str] | None = None
+    owner_references: list[OwnerReference] | None = None
+    deletion_timestamp: str | None = None
+
+
+class ResourceRequirements(_Base):
+    requests: ResourceList | None = None
+    limits: ResourceList | None = None
+
+
+class Container(_Base):
+    name: str = ""
+    resources: ResourceRequirements | None = None
+    restart_policy: str | None = None
+
+
+class PodSpec(_Base):
+    node_name: str = ""
+    containers: list[Container] | None = None
+    init_containers: list[Container] | None = None
+    overhead: ResourceList | None = None
+    resources: ResourceRequirements | None = None
+
+
+class PodCondition(_Base):
+    type: str = ""
+    status: str = ""
+    reason: str = ""
+
+
+class ContainerStatus(_Base):
+    name: str = ""
+    allocated_resources: ResourceList | None = None
+    resources: ResourceRequirements | None = None
+
+
+class PodStatus(_Base):
+    phase: str = ""
+    conditions: list[PodCondition] | None = None
+    container_statuses: list[ContainerStatus] | None = None
+    init_container_statuses: list[ContainerStatus] | None = None
+
+
+class Pod(_Base, kw_only=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: PodSpec = msgspec.field(default_factory=PodSpec)
+    status: PodStatus = msgspec.field(default_factory=PodStatus)
+
+
+class NodeSpec(_Base):
+    provider_id: str = msgspec.field(default="", name="providerID")
+    unschedulable: bool = False
+
+
+class NodeStatus(_Base):
+    capacity: ResourceList | None = None
+    allocatable: ResourceList | None = None
+
+
+class Node(_Base, kw_only=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: NodeSpec = msgspec.field(default_factory=NodeSpec)
+    status: NodeStatus = msgspec.field(default_factory=NodeStatus)
+
+
+class Namespace(_Base, kw_only=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
+class Controller(_Base, kw_only=True):
+    """Metadata of an intermediate owner (ReplicaSet, Job): enough to follow the owner chain."""
+
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+
+
+class TypeMeta(msgspec.Struct, rename="camel"):
+    """Just enough of any object to dispatch on its kind."""
+
+    kind: str = ""
+    api_version: str = ""
+
+
+#: The kinds gpucost reads, by the `kind` field on the wire.
+KINDS: dict[str, type[msgspec.Struct]] = {
+    "Node": Node,
+    "Pod": Pod,
+    "Namespace": Namespace,
+    "ReplicaSet": Controller,
+    "Job": Controller,
+}
+
+
+def object_name(kind: str, meta: ObjectMeta) -> str:
+    """A human name for log lines and error messages: `Pod ml/train-0`, `Node gpu-a-1`."""
+    if meta.namespace:
+        return f"{kind} {meta.namespace}/{meta.name}"
+    return f"{kind} {meta.name}"

@@ -1,0 +1,448 @@
+"""The pricing config (YAML) and the node price resolver.
+
+Precedence for a node's price: the first matching `nodes[]` rule, then `instance_types` (the
+user's, then the built-in catalog), then the `default` unit prices. A whole-node price is split
+over cpu, memory and gpu in proportion to the default unit prices times the node's capacity
+(cores, GiB, physical GPUs times that GPU model's price). Validation is strict: unknown keys,
+wrong types and negative prices are errors naming the file, line and key.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import catalog
+
+#: Labels every pod series carries; dimension labels may not reuse them.
+FIXED_POD_LABELS = ("namespace", "pod", "node", "owner_kind", "owner_name")
+_RESERVED_LABELS = frozenset(
+    FIXED_POD_LABELS + ("resource", "budget", "dimension", "cluster", "instance", "job", "le")
+)
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+BUDGET_RESOURCES = ("cpu", "memory", "gpu", "total")
+DEFAULT_LABELS: dict[str, tuple[str, ...]] = {
+    "team": ("team",),
+    "product": ("product",),
+    "customer": ("customer",),
+}
+
+
+class PricingError(ValueError):
+    """Invalid pricing config; the message names the file, line and key."""
+
+
+def normalize_model(model: str) -> str:
+    """GPU model key: case-insensitive, spaces and underscores read as dashes."""
+    return re.sub(r"[\s_]+", "-", model.strip()).lower()
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """Hourly prices per unit: CPU core, GiB of memory, physical GPU."""
+
+    cpu_core_hour: float
+    memory_gib_hour: float
+    gpu_hour: float
+
+
+@dataclass(frozen=True)
+class NodeRule:
+    """A `nodes[]` entry: match by name (glob) and/or labels; a whole-node or unit prices."""
+
+    index: int
+    name: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    hourly: float | None = None
+    cpu_core_hour: float | None = None
+    memory_gib_hour: float | None = None
+    gpu_hour: float | None = None
+
+    def matches(self, node_name: str, node_labels: Mapping[str, str]) -> bool:
+        if self.name is not None and not fnmatchcase(node_name, self.name):
+            return False
+        return all(node_labels.get(k) == v for k, v in self.labels)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A monthly budget on one value of one dimension (namespace or a dimension label)."""
+
+    name: str
+    dimension: str
+    value: str
+    resource: str
+    monthly: float
+
+
+@dataclass(frozen=True)
+class PricingConfig:
+    currency: str = "USD"
+    default: UnitPrices = UnitPrices(
+        catalog.DEFAULT_CPU_CORE_HOUR, catalog.DEFAULT_MEMORY_GIB_HOUR, catalog.DEFAULT_GPU_HOUR
+    )
+    gpu_models: Mapping[str, float] = field(default_factory=dict)
+    instance_types: Mapping[str, float] = field(default_factory=dict)
+    builtin_catalog: bool = True
+    nodes: tuple[NodeRule, ...] = ()
+    labels: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_LABELS))
+    budgets: tuple[Budget, ...] = ()
+    #: Physical-GPU equivalents per unit, by resource name or MIG profile (e.g. "1g.10gb").
+    gpu_weights: Mapping[str, Fraction] = field(default_factory=dict)
+    source: str = "built-in"
+
+    def gpu_model_price(self, model: str) -> tuple[float, bool]:
+        """($ per GPU-hour, defaulted?) for a GPU model; defaulted when no table knows it."""
+        key = normalize_model(model)
+        if key in self.gpu_models:
+            return self.gpu_models[key], False
+        if self.builtin_catalog and key in _BUILTIN_MODELS:
+            return _BUILTIN_MODELS[key], False
+        return self.default.gpu_hour, True
+
+    def instance_price(self, instance_type: str) -> tuple[float | None, str]:
+        if instance_type in self.instance_types:
+            return self.instance_types[instance_type], "instance_type"
+        if self.builtin_catalog and instance_type in catalog.INSTANCE_TYPES:
+            return catalog.INSTANCE_TYPES[instance_type][0], "catalog"
+        return None, "default"
+
+
+_BUILTIN_MODELS = {normalize_model(k): v for k, v in catalog.GPU_MODELS.items()}
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What pricing needs to know of a node. Capacity, not allocatable, sets its price."""
+
+    name: str
+    labels: Mapping[str, str]
+    cpu_cores: float
+    memory_gib: float
+    gpus: int | Fraction
+    gpu_model: str
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class NodePrice:
+    """A node's hourly cost split by resource, and the hourly price of one physical GPU."""
+
+    cpu: float
+    memory: float
+    gpu: float
+    gpu_unit: float
+    source: str
+    gpu_price_defaulted: bool
+
+    @property
+    def total(self) -> float:
+        return self.cpu + self.memory + self.gpu
+
+
+def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
+    """Price a node: nodes[] rule > instance type > default unit prices."""
+    model_price, defaulted = config.gpu_model_price(node.gpu_model) if node.gpus else (0.0, False)
+    rule = next((r for r in config.nodes if r.matches(node.name, node.labels)), None)
+    if rule is not None and rule.hourly is None:
+        d = config.default
+        gpu_unit = rule.gpu_hour if rule.gpu_hour is not None else model_price
+        return NodePrice(
+            cpu=node.cpu_cores * (rule.cpu_core_hour if rule.cpu_core_hour is not None else d.cpu_core_hour),
+            memory=node.memory_gib
+            * (rule.memory_gib_hour if rule.memory_gib_hour is not None else d.memory_gib_hour),
+            gpu=float(node.gpus * Fraction(gpu_unit)),
+            gpu_unit=gpu_unit,
+            source="node_rule",
+            gpu_price_defaulted=defaulted and rule.gpu_hour is None and bool(node.gpus),
+        )
+    if rule is not None:
+        assert rule.hourly is not None
+        return _split(config, node, rule.hourly, model_price, "node_rule", defaulted)
+    hourly, source = config.instance_price(node.instance_type) if node.instance_type else (None, "default")
+    if hourly is not None:
+        return _split(config, node, hourly, model_price, source, defaulted)
+    d = config.default
+    return NodePrice(
+        cpu=node.cpu_cores * d.cpu_core_hour,
+        memory=node.memory_gib * d.memory_gib_hour,
+        gpu=float(node.gpus * Fraction(model_price)),
+        gpu_unit=model_price,
+        source="default",
+        gpu_price_defaulted=defaulted and bool(node.gpus),
+    )
+
+
+def _split(
+    config: PricingConfig, node: NodeFacts, hourly: float, model_price: float, source: str,
+    defaulted: bool,
+) -> NodePrice:
+    d = config.default
+    w_cpu = node.cpu_cores * d.cpu_core_hour
+    w_mem = node.memory_gib * d.memory_gib_hour
+    w_gpu = float(node.gpus) * model_price
+    weight = w_cpu + w_mem + w_gpu
+    if weight <= 0:  # nothing to weigh by: charge the whole price as CPU
+        w_cpu, weight = 1.0, 1.0
+    gpu = hourly * w_gpu / weight
+    return NodePrice(
+        cpu=hourly * w_cpu / weight,
+        memory=hourly * w_mem / weight,
+        gpu=gpu,
+        gpu_unit=gpu / float(node.gpus) if node.gpus else 0.0,
+        source=source,
+        gpu_price_defaulted=defaulted and bool(node.gpus),
+    )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Located(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers the line of each key (1-based)."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
+    loader.flatten_mapping(node)
+    out = _Located()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping keys must be scalars", key_node.start_mark
+            )
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+class _Reader:
+    """Validates one document, producing errors like `pricing.yaml:7: default.gpu_hour: ...`."""
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+
+    def fail(self, line: int, key: str, message: str) -> PricingError:
+        return PricingError(f"{self.filename}:{line}: {key}: {message}")
+
+    def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> _Located:
+        if not isinstance(value, _Located):
+            raise self.fail(line, key, f"expected a mapping, got {_kind(value)}")
+        if allowed is not None:
+            for k in value:
+                if k not in allowed:
+                    where = f"{key}.{k}" if key else str(k)
+                    raise self.fail(
+                        value.key_lines[k], where, f"unknown key (allowed: {', '.join(allowed)})"
+                    )
+        return value
+
+    def price(self, m: _Located, k: str, prefix: str) -> float:
+        v = m[k]
+        where = f"{prefix}{k}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(m.key_lines[k], where, f"expected a number, got {_kind(v)} {v!r}")
+        if not math.isfinite(v) or v < 0:
+            raise self.fail(m.key_lines[k], where, f"must be a finite number >= 0, got {v!r}")
+        return float(v)
+
+    def string(self, m: _Located, k: str, prefix: str) -> str:
+        v = m[k]
+        if not isinstance(v, str) or not v:
+            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected a non-empty string, got {_kind(v)} {v!r}")
+        return v
+
+    def price_table(self, m: _Located, k: str) -> dict[str, float]:
+        table = self.mapping(m[k], m.key_lines[k], k, None)
+        out = {}
+        for name in table:
+            if not isinstance(name, str):
+                raise self.fail(table.key_lines[name], f"{k}.{name}", "keys must be strings")
+            out[name] = self.price(table, name, f"{k}.")
+        return out
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, _Located):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+_TOP_KEYS = (
+    "currency", "default", "gpu_models", "instance_types", "builtin_catalog", "nodes", "labels",
+    "budgets", "gpu_weights",
+)
+_UNIT_KEYS = ("cpu_core_hour", "memory_gib_hour", "gpu_hour")
+
+
+def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
+    """Parse and validate a pricing document. Raises PricingError naming file, line and key."""
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PricingError(f"{filename}:{line}: invalid YAML: {problem}") from None
+    if doc is None:
+        return PricingConfig(source=filename)
+    r = _Reader(filename)
+    top = r.mapping(doc, 1, "", _TOP_KEYS)
+    kwargs: dict[str, Any] = {"source": filename}
+    if "currency" in top:
+        cur = r.string(top, "currency", "")
+        if not _CURRENCY.fullmatch(cur):
+            raise r.fail(top.key_lines["currency"], "currency", f"expected an ISO 4217 code like USD, got {cur!r}")
+        kwargs["currency"] = cur
+    default = PricingConfig().default
+    if "default" in top:
+        d = r.mapping(top["default"], top.key_lines["default"], "default", _UNIT_KEYS)
+        values = {k: r.price(d, k, "default.") for k in d}
+        default = UnitPrices(
+            values.get("cpu_core_hour", default.cpu_core_hour),
+            values.get("memory_gib_hour", default.memory_gib_hour),
+            values.get("gpu_hour", default.gpu_hour),
+        )
+        kwargs["default"] = default
+    if "gpu_models" in top:
+        kwargs["gpu_models"] = {normalize_model(k): v for k, v in r.price_table(top, "gpu_models").items()}
+    if "instance_types" in top:
+        kwargs["instance_types"] = r.price_table(top, "instance_types")
+    if "builtin_catalog" in top:
+        if not isinstance(top["builtin_catalog"], bool):
+            raise r.fail(top.key_lines["builtin_catalog"], "builtin_catalog", "expected true or false")
+        kwargs["builtin_catalog"] = top["builtin_catalog"]
+    if "nodes" in top:
+        kwargs["nodes"] = _parse_node_rules(r, top)
+    labels = dict(DEFAULT_LABELS)
+    if "labels" in top:
+        labels = _parse_labels(r, top)
+        kwargs["labels"] = labels
+    if "budgets" in top:
+        kwargs["budgets"] = _parse_budgets(r, top, labels)
+    if "gpu_weights" in top:
+        kwargs["gpu_weights"] = _parse_gpu_weights(r, top)
+    return PricingConfig(**kwargs)
+
+
+def _parse_node_rules(r: _Reader, top: _Located) -> tuple[NodeRule, ...]:
+    rules = top["nodes"]
+    if not isinstance(rules, list):
+        raise r.fail(top.key_lines["nodes"], "nodes", f"expected a list, got {_kind(rules)}")
+    out = []
+    line = top.key_lines["nodes"]
+    for i, entry in enumerate(rules):
+        prefix = f"nodes[{i}]"
+        e = r.mapping(entry, line, prefix, ("match",) + _UNIT_KEYS + ("hourly",))
+        line = e.line
+        if "match" not in e:
+            raise r.fail(e.line, prefix, "missing key 'match'")
+        m = r.mapping(e["match"], e.key_lines["match"], f"{prefix}.match", ("name", "labels"))
+        if not m:
+            raise r.fail(m.line, f"{prefix}.match", "needs 'name' and/or 'labels'")
+        name = r.string(m, "name", f"{prefix}.match.") if "name" in m else None
+        labels: tuple[tuple[str, str], ...] = ()
+        if "labels" in m:
+            lm = r.mapping(m["labels"], m.key_lines["labels"], f"{prefix}.match.labels", None)
+            labels = tuple((str(k), r.string(lm, k, f"{prefix}.match.labels.")) for k in lm)
+        prices = {k: r.price(e, k, f"{prefix}.") for k in e if k != "match"}
+        if not prices:
+            raise r.fail(e.line, prefix, "needs 'hourly' or at least one of " + ", ".join(_UNIT_KEYS))
+        if "hourly" in prices and len(prices) > 1:
+            raise r.fail(e.key_lines["hourly"], f"{prefix}.hourly", "a whole-node price excludes unit prices")
+        out.append(NodeRule(index=i, name=name, labels=labels, **prices))
+    return tuple(out)
+
+
+def _parse_labels(r: _Reader, top: _Located) -> dict[str, tuple[str, ...]]:
+    m = r.mapping(top["labels"], top.key_lines["labels"], "labels", None)
+    out: dict[str, tuple[str, ...]] = {}
+    for label, keys in m.items():
+        where = f"labels.{label}"
+        if not isinstance(label, str) or not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+            raise r.fail(m.key_lines[label], where, "not a valid Prometheus label name")
+        if label in _RESERVED_LABELS:
+            raise r.fail(m.key_lines[label], where, "clashes with a label gpucost or Prometheus sets")
+        if isinstance(keys, str):
+            keys = [keys]
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
+            raise r.fail(m.key_lines[label], where, "expected a list of Kubernetes label keys")
+        out[label] = tuple(keys)
+    return out
+
+
+def _parse_budgets(r: _Reader, top: _Located, labels: Mapping[str, tuple[str, ...]]) -> tuple[Budget, ...]:
+    entries = top["budgets"]
+    if not isinstance(entries, list):
+        raise r.fail(top.key_lines["budgets"], "budgets", f"expected a list, got {_kind(entries)}")
+    out: list[Budget] = []
+    seen: set[str] = set()
+    dimensions = ("namespace",) + tuple(labels)
+    for i, entry in enumerate(entries):
+        prefix = f"budgets[{i}]"
+        b = r.mapping(entry, top.key_lines["budgets"], prefix, ("name", "dimension", "value", "resource", "monthly"))
+        for required in ("dimension", "value", "monthly"):
+            if required not in b:
+                raise r.fail(b.line, prefix, f"missing key {required!r}")
+        dimension = r.string(b, "dimension", f"{prefix}.")
+        if dimension not in dimensions:
+            raise r.fail(b.key_lines["dimension"], f"{prefix}.dimension", f"must be one of {', '.join(dimensions)}")
+        value = r.string(b, "value", f"{prefix}.")
+        resource = r.string(b, "resource", f"{prefix}.") if "resource" in b else "total"
+        if resource not in BUDGET_RESOURCES:
+            raise r.fail(b.key_lines["resource"], f"{prefix}.resource", f"must be one of {', '.join(BUDGET_RESOURCES)}")
+        name = r.string(b, "name", f"{prefix}.") if "name" in b else f"{dimension}-{value}-{resource}"
+        if name in seen:
+            raise r.fail(b.line, f"{prefix}.name", f"duplicate budget name {name!r}")
+        seen.add(name)
+        out.append(Budget(name, dimension, value, resource, r.price(b, "monthly", f"{prefix}.")))
+    return tuple(out)
+
+
+def _parse_gpu_weights(r: _Reader, top: _Located) -> dict[str, Fraction]:
+    m = r.mapping(top["gpu_weights"], top.key_lines["gpu_weights"], "gpu_weights", None)
+    out = {}
+    for key in m:
+        weight = r.price(m, key, "gpu_weights.")
+        if weight > 1:
+            raise r.fail(m.key_lines[key], f"gpu_weights.{key}", "a unit cannot be worth more than 1 GPU")
+        out[str(key)] = Fraction(weight).limit_denominator(10**6)
+    return out
+
+
+def load_pricing(path: str | Path) -> PricingConfig:
+    """Read and validate a pricing file. Raises PricingError naming the file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PricingError(f"{path}: cannot read pricing file: {exc.strerror}") from None
+    return parse_pricing(text, str(path))

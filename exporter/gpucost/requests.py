@@ -1,0 +1,187 @@
+"""A pod's effective resource requests, as the kube-scheduler accounts them.
+
+This follows k8s.io/component-helpers/resource PodRequests (Kubernetes 1.37): containers are
+summed; init containers take a maximum in which restartable init containers (sidecars) add to
+both the running sum and every later candidate; pod-level requests replace the container
+aggregate for cpu, memory and hugepages; spec.overhead is added last. In-place resize is
+honoured by charging, per resource, the largest of the aggregates built from the spec, from
+status.allocatedResources and from status.resources (the spec is dropped while a resize is
+pending as Infeasible).
+
+Amounts are nano-units (see `gpucost.quantity`). Before aggregation every container gets the
+API server's defaulting: a limit without a request implies the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from .objects import Container, ContainerStatus, Pod, ResourceList
+from .quantity import QuantityError, parse_quantity
+
+Amounts = dict[str, int]
+
+_POD_LEVEL_PREFIXES = ("hugepages-",)
+_POD_LEVEL_NAMES = frozenset({"cpu", "memory"})
+
+
+class RequestError(ValueError):
+    """A pod whose requests cannot be computed; the message names the field and value."""
+
+
+def _is_pod_level(name: str) -> bool:
+    return name in _POD_LEVEL_NAMES or name.startswith(_POD_LEVEL_PREFIXES)
+
+
+def parse_resource_list(resources: ResourceList | None, where: str) -> Amounts:
+    """Parse a ResourceList into nano-units; `where` names the field for error messages."""
+    if not resources:
+        return {}
+    out: Amounts = {}
+    for name, raw in resources.items():
+        try:
+            amount = parse_quantity(raw)
+        except QuantityError as exc:
+            raise RequestError(f"{where}[{name}]: {exc}") from None
+        if amount < 0:
+            raise RequestError(f"{where}[{name}]: negative quantity {raw!r}")
+        out[name] = amount
+    return out
+
+
+def container_requests(container: Container, where: str) -> Amounts:
+    """Requests after API-server defaulting: each limit fills a missing request."""
+    res = container.resources
+    if res is None:
+        return {}
+    requests = parse_resource_list(res.requests, f"{where}.resources.requests")
+    if res.limits:
+        for name, amount in parse_resource_list(res.limits, f"{where}.resources.limits").items():
+            requests.setdefault(name, amount)
+    return requests
+
+
+def _add(into: Amounts, other: Mapping[str, int]) -> None:
+    for name, amount in other.items():
+        into[name] = into.get(name, 0) + amount
+
+
+def _max_into(into: Amounts, other: Mapping[str, int]) -> None:
+    for name, amount in other.items():
+        if amount > into.get(name, -1):
+            into[name] = amount
+
+
+def aggregate(
+    containers: Iterable[Amounts], init_containers: Iterable[tuple[Amounts, bool]]
+) -> Amounts:
+    """Containers summed, then the init-container maximum with sidecars (restartable=True)."""
+    total: Amounts = {}
+    for amounts in containers:
+        _add(total, amounts)
+    init_max: Amounts = {}
+    sidecars: Amounts = {}
+    for amounts, restartable in init_containers:
+        if restartable:
+            _add(total, amounts)
+            _add(sidecars, amounts)
+            candidate = dict(sidecars)
+        else:
+            candidate = dict(amounts)
+            _add(candidate, sidecars)
+        _max_into(init_max, candidate)
+    _max_into(total, init_max)
+    return total
+
+
+ContainerSource = Callable[[Container, ContainerStatus | None, str], Amounts | None]
+
+
+def _by_name(statuses: Sequence[ContainerStatus] | None) -> dict[str, ContainerStatus]:
+    return {s.name: s for s in statuses or ()}
+
+
+def _aggregate_from(pod: Pod, source: ContainerSource) -> Amounts | None:
+    """Aggregate with each container's requests taken from `source`; None when no container
+    has that source (e.g. no status yet)."""
+    spec, status = pod.spec, pod.status
+    statuses = _by_name(status.container_statuses)
+    init_statuses = _by_name(status.init_container_statuses)
+    seen = False
+    regular: list[Amounts] = []
+    for i, c in enumerate(spec.containers or ()):
+        amounts = source(c, statuses.get(c.name), f"spec.containers[{i}]")
+        if amounts is not None:
+            seen = True
+            regular.append(amounts)
+    inits: list[tuple[Amounts, bool]] = []
+    for i, c in enumerate(spec.init_containers or ()):
+        amounts = source(c, init_statuses.get(c.name), f"spec.initContainers[{i}]")
+        if amounts is not None:
+            seen = True
+            inits.append((amounts, c.restart_policy == "Always"))
+    return aggregate(regular, inits) if seen else None
+
+
+def _from_spec(c: Container, _s: ContainerStatus | None, where: str) -> Amounts:
+    return container_requests(c, where)
+
+
+def _from_allocated(c: Container, s: ContainerStatus | None, where: str) -> Amounts | None:
+    if s is None or s.allocated_resources is None:
+        return None
+    return parse_resource_list(s.allocated_resources, f"{where}.status.allocatedResources")
+
+
+def _from_actual(c: Container, s: ContainerStatus | None, where: str) -> Amounts | None:
+    if s is None or s.resources is None or s.resources.requests is None:
+        return None
+    return parse_resource_list(s.resources.requests, f"{where}.status.resources.requests")
+
+
+def _resize_infeasible(pod: Pod) -> bool:
+    return any(
+        c.type == "PodResizePending" and c.reason == "Infeasible"
+        for c in pod.status.conditions or ()
+    )
+
+
+def pod_requests(
+    pod: Pod,
+    *,
+    use_status: bool = True,
+    skip_pod_level: bool = False,
+    exclude_overhead: bool = False,
+) -> Amounts:
+    """Effective requests of a pod in nano-units per resource name.
+
+    The defaults are the exporter's: in-place resize status honoured, pod-level resources
+    honoured, overhead included. A resource that no container names is absent, not zero.
+    Raises RequestError naming the field for a malformed or negative quantity.
+    """
+    spec = pod.spec
+    if not spec.init_containers and not use_status:
+        result: Amounts = {}
+        for i, c in enumerate(spec.containers or ()):
+            _add(result, container_requests(c, f"spec.containers[{i}]"))
+    else:
+        spec_agg = _aggregate_from(pod, _from_spec) or {}
+        if use_status and (pod.status.container_statuses or pod.status.init_container_statuses):
+            candidates = [] if _resize_infeasible(pod) else [spec_agg]
+            for source in (_from_allocated, _from_actual):
+                agg = _aggregate_from(pod, source)
+                if agg is not None:
+                    candidates.append(agg)
+            result = {}
+            for agg in candidates or [spec_agg]:
+                _max_into(result, agg)
+        else:
+            result = spec_agg
+    if spec.resources is not None and not skip_pod_level:
+        pod_level = container_requests(Container(resources=spec.resources), "spec")
+        for name, amount in pod_level.items():
+            if _is_pod_level(name):
+                result[name] = amount
+    if spec.overhead and not exclude_overhead:
+        _add(result, parse_resource_list(spec.overhead, "spec.overhead"))
+    return result

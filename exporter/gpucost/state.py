@@ -1,0 +1,743 @@
+"""The cluster as the cost model sees it, kept current incrementally, with pre-rendered series.
+
+Sources (snapshot files, the Kubernetes watch) call `upsert`, `delete` and `replace`. Each call
+updates the node's running reservation sums and marks what must be recomputed; `flush()` then
+recomputes only the dirty nodes' rates and the dirty pods' costs and re-renders their lines.
+A pod change therefore costs one pod and one node; a node change costs that node and its pods.
+A scrape (`render`) joins the pre-rendered lines family by family.
+
+Cost rules (see docs/costs.md): a pod pays, per resource, request x node cost / allocatable;
+where reservations exceed allocatable the denominator becomes the sum of reservations, so
+pods + idle = node cost always holds and idle never goes negative.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Union
+
+from . import __version__, catalog
+from .exposition import (
+    MetricFamily,
+    escape_label_value,
+    format_value,
+    header,
+    render_family,
+)
+from .gpu import NodeGpus, is_gpu_resource, node_gpus
+from .objects import Controller, Namespace, Node, ObjectMeta, Pod, object_name
+from .pricing import NodeFacts, NodePrice, PricingConfig, resolve_node_price
+from .quantity import QuantityError, milli_value, parse_quantity, value
+from .requests import RequestError, pod_requests
+
+log = logging.getLogger("gpucost.state")
+
+GIB = 2**30
+RESOURCES = ("cpu", "memory", "gpu")
+_TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
+_INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
+_REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
+_ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+
+# Families rendered per object, in exposition order. (name, help)
+POD_FAMILIES = (
+    ("gpucost_pod_cpu_cost_per_hour",
+     "Hourly cost of the CPU a pod reserves (effective request x node CPU cost / allocatable), in the configured currency (gpucost_pricing_info)."),
+    ("gpucost_pod_memory_cost_per_hour",
+     "Hourly cost of the memory a pod reserves (effective request x node memory cost / allocatable), in the configured currency."),
+    ("gpucost_pod_gpu_reserved_cost_per_hour",
+     "Hourly cost of the physical-GPU share a pod reserves (whole, time-sliced, MPS or MIG) x the node's per-GPU price, in the configured currency."),
+    ("gpucost_pod_gpu_reserved",
+     "Physical-GPU equivalents a pod reserves, per GPU resource name (1 per whole GPU, 1/R per time-sliced replica, g/7 per MIG slice)."),
+)
+NODE_FAMILIES = (
+    ("gpucost_node_cost_per_hour", "gauge",
+     "Hourly cost of a node by resource (cpu, memory, gpu), in the configured currency."),
+    ("gpucost_node_idle_cost_per_hour", "gauge",
+     "Hourly cost of a node's resources that no pod reserves (node cost minus the pods' costs), in the configured currency."),
+    ("gpucost_node_info", "gauge",
+     "Node metadata used for pricing; value 1. price_source is node_rule, instance_type, catalog or default."),
+    ("gpucost_node_gpus", "gauge", "Physical GPUs on a node."),
+    ("gpucost_node_gpu_info", "gauge",
+     "How a node's GPUs are shared and where the inventory came from; value 1."),
+    ("gpucost_gpu_price_defaulted", "gauge",
+     "1 when a node's GPU model has no configured price and default.gpu_hour was used."),
+)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """This process's share of the series: pods by UID hash, nodes by name hash."""
+
+    index: int = 0
+    total: int = 1
+
+    def owns(self, key: str) -> bool:
+        return self.total == 1 or zlib.crc32(key.encode()) % self.total == self.index
+
+
+@dataclass(frozen=True)
+class PodCost:
+    """Hourly costs of one pod, and the physical-GPU equivalents it reserves by resource."""
+
+    cpu: float
+    memory: float
+    gpu: float
+    gpus: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """Hourly cost of a node by resource, and the part nobody reserved."""
+
+    cost: Mapping[str, float]
+    idle: Mapping[str, float]
+    overcommitted: frozenset[str]
+
+
+class _PodEntry:
+    """A counted pod, reduced to what costing and labelling need."""
+
+    __slots__ = (
+        "cpu_m",
+        "dims",
+        "gpu_units",
+        "key",
+        "memory_b",
+        "name",
+        "namespace",
+        "node",
+        "owner_kind",
+        "owner_name",
+        "owner_uid",
+    )
+    key: str
+    namespace: str
+    name: str
+    node: str
+    owner_uid: str
+    owner_kind: str
+    owner_name: str
+    dims: tuple[str, ...]  # dimension label values found on the pod ("" = ask the namespace)
+    cpu_m: int
+    memory_b: int
+    gpu_units: dict[str, int]  # GPU resource name -> units requested
+
+
+Rates = tuple[float, float, float, NodeGpus]
+
+
+class _NodeEntry:
+    """A node, priced. `rates` are the hourly cost per reserved millicore, byte and GPU."""
+
+    __slots__ = (
+        "alloc_cpu_m",
+        "alloc_memory_b",
+        "capacity_type",
+        "facts",
+        "gpus",
+        "instance_type",
+        "labels",
+        "name",
+        "price",
+        "rates",
+        "region",
+        "zone",
+    )
+    name: str
+    labels: dict[str, str]
+    facts: NodeFacts
+    gpus: NodeGpus
+    price: NodePrice
+    alloc_cpu_m: int
+    alloc_memory_b: int
+    rates: Rates | None
+    instance_type: str
+    region: str
+    zone: str
+    capacity_type: str
+
+
+class _Reserved:
+    """Running sums of the reservations of counted pods bound to one node."""
+
+    __slots__ = ("cpu_m", "gpu_units", "memory_b", "pods")
+
+    def __init__(self) -> None:
+        self.cpu_m = 0
+        self.memory_b = 0
+        self.gpu_units: dict[str, int] = {}
+        self.pods: set[str] = set()
+
+
+class _Controller:
+    __slots__ = ("kind", "name", "owner")
+
+    def __init__(self, kind: str, name: str, owner: tuple[str, str, str] | None) -> None:
+        self.kind, self.name, self.owner = kind, name, owner
+
+
+def _controller_ref(meta: ObjectMeta) -> tuple[str, str, str] | None:
+    for ref in meta.owner_references or ():
+        if ref.controller:
+            return ref.kind, ref.name, ref.uid
+    return None
+
+
+def _first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str:
+    for k in keys:
+        v = labels.get(k)
+        if v is not None:
+            return v
+    return ""
+
+
+def capacity_type(labels: Mapping[str, str]) -> str:
+    """spot | on-demand | reserved from the provisioner's or provider's labels; "" if unknown."""
+    v = labels.get("karpenter.sh/capacity-type")
+    if v:
+        return v
+    v = labels.get("eks.amazonaws.com/capacityType")
+    if v:
+        return {"ON_DEMAND": "on-demand", "SPOT": "spot"}.get(v, v.lower())
+    if labels.get("cloud.google.com/gke-spot") == "true" or labels.get("cloud.google.com/gke-preemptible") == "true":
+        return "spot"
+    v = labels.get("kubernetes.azure.com/scalesetpriority")
+    if v:
+        return "spot" if v == "spot" else "on-demand"
+    return ""
+
+
+Sink = Union[Node, Pod, Namespace, Controller]
+
+
+class CostState:
+    """The incremental cost engine. Not thread-safe: one event loop owns it."""
+
+    def __init__(
+        self,
+        pricing: PricingConfig,
+        *,
+        shard: Shard = Shard(),
+        clock: Callable[[], float] = time.time,
+        nvml_inventory: Callable[[str], tuple[int, str]] | None = None,
+    ) -> None:
+        self.pricing = pricing
+        self.shard = shard
+        self._clock = clock
+        self._nvml = nvml_inventory
+        self._dims = tuple(pricing.labels.items())
+        self._dim_keys = frozenset(k for _, keys in self._dims for k in keys)
+        self._no_dims = ("",) * len(self._dims)
+        self._nodes: dict[str, _NodeEntry] = {}
+        self._pods: dict[str, _PodEntry] = {}
+        self._reserved: dict[str, _Reserved] = {}
+        self._ns_labels: dict[str, dict[str, str]] = {}
+        self._pods_by_ns: dict[str, set[str]] = {}
+        self._controllers: dict[str, _Controller] = {}
+        self._pods_by_owner: dict[str, set[str]] = {}
+        self._controller_keys: dict[str, set[str]] = {"ReplicaSet": set(), "Job": set()}
+        self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
+        self._dirty_nodes: set[str] = set()
+        self._dirty_pods: set[str] = set()
+        self._pod_lines: tuple[dict[str, str], ...] = tuple({} for _ in POD_FAMILIES)
+        self._node_lines: tuple[dict[str, str], ...] = tuple({} for _ in NODE_FAMILIES)
+        self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
+        self.version = 0  # bumps whenever rendered output may have changed
+        self.last_update = 0.0
+
+    # ------------------------------------------------------------------ sink interface
+
+    def upsert(self, kind: str, obj: Sink) -> None:
+        """Add or update one object (wire kind: Node, Pod, Namespace, ReplicaSet, Job)."""
+        if kind == "Pod":
+            self._upsert_pod(obj)  # type: ignore[arg-type]
+        elif kind == "Node":
+            self._upsert_node(obj)  # type: ignore[arg-type]
+        elif kind == "Namespace":
+            self._upsert_namespace(obj.metadata)
+        elif kind in ("ReplicaSet", "Job"):
+            self._upsert_controller(kind, obj.metadata)
+        self.version += 1
+
+    def delete(self, kind: str, obj: Sink) -> None:
+        """Remove one object, given as last seen."""
+        self._delete_key(kind, self._key(kind, obj.metadata))
+        self.version += 1
+
+    def replace(self, kind: str, objs: Iterable[Sink]) -> None:
+        """Make the objects of one kind exactly `objs`: upsert each, delete the rest."""
+        keys = set()
+        for obj in objs:
+            keys.add(self._key(kind, obj.metadata))
+            self.upsert(kind, obj)
+        for key in self._keys_of(kind) - keys:
+            self._delete_key(kind, key)
+        self.version += 1
+
+    def skip(self, kind: str, key: str, reason: str, message: str) -> None:
+        """Record an object left out (e.g. undecodable), logging it once."""
+        if self._skipped.get(key) != (kind, reason):
+            log.warning("%s left out (%s): %s", key, reason, message)
+        self._skipped[key] = (kind, reason)
+        self.version += 1
+
+    # ------------------------------------------------------------------ keys
+
+    @staticmethod
+    def _key(kind: str, meta: ObjectMeta) -> str:
+        if kind in ("Node", "Namespace"):
+            return meta.name
+        return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
+
+    def _keys_of(self, kind: str) -> set[str]:
+        skipped = {k for k, (kd, _) in self._skipped.items() if kd == kind}
+        if kind == "Pod":
+            return set(self._pods) | skipped
+        if kind == "Node":
+            return set(self._nodes) | skipped
+        if kind == "Namespace":
+            return set(self._ns_labels)
+        return set(self._controller_keys.get(kind, ())) | skipped
+
+    def _delete_key(self, kind: str, key: str) -> None:
+        self._skipped.pop(key, None)
+        if kind == "Pod":
+            self._remove_pod(key)
+        elif kind == "Node":
+            if self._nodes.pop(key, None) is not None:
+                self._dirty_nodes.add(key)
+        elif kind == "Namespace":
+            if self._ns_labels.pop(key, None) is not None:
+                self._dirty_pods |= self._pods_by_ns.get(key, set())
+        elif kind in self._controller_keys:
+            self._controller_keys[kind].discard(key)
+            if self._controllers.pop(key, None) is not None:
+                self._dirty_pods |= self._pods_by_owner.get(key, set())
+
+    # ------------------------------------------------------------------ pods
+
+    def _upsert_pod(self, pod: Pod) -> None:
+        meta = pod.metadata
+        key = self._key("Pod", meta)
+        node = pod.spec.node_name
+        if not node or pod.status.phase in _TERMINAL_PHASES:
+            self._skipped.pop(key, None)
+            self._remove_pod(key)  # unbound or finished: holds nothing
+            return
+        try:
+            amounts = pod_requests(pod)
+        except RequestError as exc:
+            self._remove_pod(key)
+            self.skip("Pod", key, "invalid_quantity", f"{object_name('Pod', meta)}: {exc}")
+            return
+        self._skipped.pop(key, None)
+        entry = self._pods.get(key)
+        if entry is not None:
+            self._unreserve(entry)
+            self._index_remove(self._pods_by_ns, entry.namespace, key)
+            if entry.owner_uid:
+                self._index_remove(self._pods_by_owner, entry.owner_uid, key)
+        else:
+            entry = self._pods[key] = _PodEntry()
+            entry.key = key
+        entry.namespace = meta.namespace or "default"
+        entry.name = meta.name
+        entry.node = node
+        entry.owner_kind, entry.owner_name, entry.owner_uid = _controller_ref(meta) or ("", "", "")
+        labels = meta.labels
+        entry.dims = tuple(_first_label(labels, keys) for _, keys in self._dims) if labels else self._no_dims
+        entry.cpu_m = milli_value(amounts.get("cpu", 0))
+        entry.memory_b = value(amounts.get("memory", 0))
+        entry.gpu_units = {
+            name: value(amount) for name, amount in amounts.items()
+            if amount > 0 and is_gpu_resource(name)
+        }
+        self._pods_by_ns.setdefault(entry.namespace, set()).add(key)
+        if entry.owner_uid:
+            self._pods_by_owner.setdefault(entry.owner_uid, set()).add(key)
+        self._reserve(entry)
+        self._dirty_pods.add(key)
+
+    def _reserve(self, entry: _PodEntry) -> None:
+        r = self._reserved.get(entry.node)
+        if r is None:
+            r = self._reserved[entry.node] = _Reserved()
+        r.cpu_m += entry.cpu_m
+        r.memory_b += entry.memory_b
+        for name, units in entry.gpu_units.items():
+            r.gpu_units[name] = r.gpu_units.get(name, 0) + units
+        r.pods.add(entry.key)
+        self._dirty_nodes.add(entry.node)
+
+    def _unreserve(self, entry: _PodEntry) -> None:
+        r = self._reserved[entry.node]
+        r.cpu_m -= entry.cpu_m
+        r.memory_b -= entry.memory_b
+        for name, units in entry.gpu_units.items():
+            left = r.gpu_units[name] - units
+            if left:
+                r.gpu_units[name] = left
+            else:
+                del r.gpu_units[name]
+        r.pods.discard(entry.key)
+        if not r.pods and entry.node not in self._nodes:
+            del self._reserved[entry.node]
+        self._dirty_nodes.add(entry.node)
+
+    def _remove_pod(self, key: str) -> None:
+        entry = self._pods.pop(key, None)
+        if entry is None:
+            return
+        self._unreserve(entry)
+        self._index_remove(self._pods_by_ns, entry.namespace, key)
+        if entry.owner_uid:
+            self._index_remove(self._pods_by_owner, entry.owner_uid, key)
+        self._dirty_pods.add(key)
+
+    @staticmethod
+    def _index_remove(index: dict[str, set[str]], group: str, key: str) -> None:
+        members = index.get(group)
+        if members is not None:
+            members.discard(key)
+            if not members:
+                del index[group]
+
+    # ------------------------------------------------------------------ nodes
+
+    def _upsert_node(self, node: Node) -> None:
+        meta = node.metadata
+        name = meta.name
+        try:
+            capacity = {k: parse_quantity(v) for k, v in (node.status.capacity or {}).items()}
+            allocatable = {k: parse_quantity(v) for k, v in (node.status.allocatable or {}).items()}
+        except QuantityError as exc:
+            if self._nodes.pop(name, None) is not None:
+                self._dirty_nodes.add(name)
+            self.skip("Node", name, "invalid_quantity", f"{object_name('Node', meta)}: status: {exc}")
+            return
+        self._skipped.pop(name, None)
+        if not allocatable:
+            allocatable = capacity  # manifests may omit status.allocatable
+        labels = dict(meta.labels or {})
+        instance_type = _first_label(labels, _INSTANCE_TYPE_LABELS)
+        cat = catalog.INSTANCE_TYPES.get(instance_type) if self.pricing.builtin_catalog else None
+        nvml_count, nvml_model = self._nvml(name) if self._nvml else (0, "")
+        gpus = node_gpus(
+            labels,
+            {k: value(v) for k, v in capacity.items() if is_gpu_resource(k)},
+            overrides=self.pricing.gpu_weights,
+            nvml_count=nvml_count,
+            nvml_model=nvml_model,
+            catalog_gpus=cat[3] if cat else None,
+        )
+        facts = NodeFacts(
+            name=name,
+            labels=labels,
+            cpu_cores=milli_value(capacity.get("cpu", 0)) / 1000,
+            memory_gib=value(capacity.get("memory", 0)) / GIB,
+            gpus=gpus.physical,
+            gpu_model=gpus.model,
+            instance_type=instance_type,
+        )
+        entry = _NodeEntry()
+        entry.name = name
+        entry.labels = labels
+        entry.facts = facts
+        entry.gpus = gpus
+        entry.price = resolve_node_price(self.pricing, facts)
+        entry.alloc_cpu_m = milli_value(allocatable.get("cpu", 0))
+        entry.alloc_memory_b = value(allocatable.get("memory", 0))
+        entry.instance_type = instance_type
+        entry.region = _first_label(labels, _REGION_LABELS)
+        entry.zone = _first_label(labels, _ZONE_LABELS)
+        entry.capacity_type = capacity_type(labels)
+        old = self._nodes.get(name)
+        entry.rates = old.rates if old is not None else None
+        self._nodes[name] = entry
+        self._reserved.setdefault(name, _Reserved())
+        self._dirty_nodes.add(name)
+
+    def refresh_nodes(self) -> None:
+        """Re-derive every node's GPU inventory and price (e.g. after an NVML re-read)."""
+        for entry in list(self._nodes.values()):
+            self._dirty_nodes.add(entry.name)
+
+    # ------------------------------------------------------------------ namespaces, owners
+
+    def _upsert_namespace(self, meta: ObjectMeta) -> None:
+        labels = {k: v for k, v in (meta.labels or {}).items() if k in self._dim_keys}
+        if self._ns_labels.get(meta.name) != labels or meta.name not in self._ns_labels:
+            self._ns_labels[meta.name] = labels
+            self._dirty_pods |= self._pods_by_ns.get(meta.name, set())
+
+    def _upsert_controller(self, kind: str, meta: ObjectMeta) -> None:
+        key = self._key(kind, meta)
+        owner = _controller_ref(meta)
+        old = self._controllers.get(key)
+        self._controller_keys[kind].add(key)
+        if old is None or (old.kind, old.name, old.owner) != (kind, meta.name, owner):
+            self._controllers[key] = _Controller(kind, meta.name, owner)
+            self._dirty_pods |= self._pods_by_owner.get(key, set())
+
+    def _workload(self, entry: _PodEntry) -> tuple[str, str]:
+        """The pod's top-level controller: Pod→ReplicaSet→Deployment, Pod→Job→CronJob, …"""
+        kind, name, uid = entry.owner_kind, entry.owner_name, entry.owner_uid
+        for _ in range(8):  # owner chains are short; a cycle must not hang the exporter
+            ctrl = self._controllers.get(uid)
+            if ctrl is None or ctrl.owner is None:
+                break
+            kind, name, uid = ctrl.owner
+        return kind, name
+
+    # ------------------------------------------------------------------ recompute
+
+    def flush(self) -> None:
+        """Recompute dirty nodes and pods and re-render their series."""
+        if not self._dirty_nodes and not self._dirty_pods:
+            return
+        dirty_pods = self._dirty_pods
+        for name in self._dirty_nodes:
+            self._refresh_node(name, dirty_pods)
+        for key in dirty_pods:
+            self._render_pod(key)
+        self._dirty_nodes = set()
+        self._dirty_pods = set()
+        self.last_update = self._clock()
+        self.version += 1
+
+    def _rates(self, entry: _NodeEntry, r: _Reserved) -> Rates:
+        """Hourly cost per reserved millicore, byte and physical-GPU equivalent."""
+        price = entry.price
+        cpu_denominator = max(entry.alloc_cpu_m, r.cpu_m)
+        mem_denominator = max(entry.alloc_memory_b, r.memory_b)
+        gpu_denominator = max(Fraction(entry.gpus.physical), self._gpu_equivalents(entry.gpus, r.gpu_units))
+        return (
+            price.cpu / cpu_denominator if cpu_denominator else 0.0,
+            price.memory / mem_denominator if mem_denominator else 0.0,
+            float(Fraction(price.gpu) / gpu_denominator) if gpu_denominator else 0.0,
+            entry.gpus,
+        )
+
+    @staticmethod
+    def _gpu_equivalents(gpus: NodeGpus, units: Mapping[str, int]) -> Fraction:
+        return sum((n * gpus.weight(name) for name, n in units.items()), Fraction(0))
+
+    def _refresh_node(self, name: str, dirty_pods: set[str]) -> None:
+        entry = self._nodes.get(name)
+        r = self._reserved.get(name)
+        for lines in self._node_lines:
+            lines.pop(name, None)
+        for res in RESOURCES:
+            self._overcommitted[res].discard(name)
+        if entry is None:
+            if r is not None:
+                dirty_pods |= r.pods  # their node is gone: drop their series
+                if not r.pods:
+                    del self._reserved[name]
+            return
+        assert r is not None
+        rates = self._rates(entry, r)
+        if rates != entry.rates:
+            entry.rates = rates
+            dirty_pods |= r.pods
+        cost = self.node_cost(name)
+        for res in cost.overcommitted:
+            self._overcommitted[res].add(name)
+        if self.shard.owns(name):
+            self._render_node(entry, cost)
+
+    def node_cost(self, name: str) -> NodeCost:
+        """A node's hourly cost and idle cost by resource (call flush() first)."""
+        entry = self._nodes[name]
+        r = self._reserved[name]
+        price = entry.price
+        equivalents = self._gpu_equivalents(entry.gpus, r.gpu_units)
+        physical = Fraction(entry.gpus.physical)
+        cost = {"cpu": price.cpu, "memory": price.memory}
+        idle = {
+            "cpu": _idle(price.cpu, entry.alloc_cpu_m, r.cpu_m),
+            "memory": _idle(price.memory, entry.alloc_memory_b, r.memory_b),
+        }
+        over = set()
+        if r.cpu_m > entry.alloc_cpu_m:
+            over.add("cpu")
+        if r.memory_b > entry.alloc_memory_b:
+            over.add("memory")
+        if physical or price.gpu:
+            cost["gpu"] = price.gpu
+            denominator = max(physical, equivalents)
+            idle["gpu"] = (
+                float(Fraction(price.gpu) * (denominator - equivalents) / denominator)
+                if denominator else price.gpu
+            )
+        if equivalents > physical:
+            over.add("gpu")
+        return NodeCost(cost=cost, idle=idle, overcommitted=frozenset(over))
+
+    def pod_cost(self, key: str) -> PodCost | None:
+        """A counted pod's hourly costs (call flush() first); None if not costed."""
+        entry = self._pods.get(key)
+        if entry is None:
+            return None
+        node = self._nodes.get(entry.node)
+        if node is None or node.rates is None:
+            return None
+        return self._pod_cost(entry, node)
+
+    @staticmethod
+    def _pod_cost(entry: _PodEntry, node: _NodeEntry) -> PodCost:
+        assert node.rates is not None  # set by flush() before any pod is costed
+        cpu_rate, mem_rate, gpu_rate, gpus = node.rates
+        shares = {name: float(n * gpus.weight(name)) for name, n in entry.gpu_units.items()}
+        equivalents = sum((n * gpus.weight(name) for name, n in entry.gpu_units.items()), Fraction(0))
+        return PodCost(
+            cpu=entry.cpu_m * cpu_rate,
+            memory=entry.memory_b * mem_rate,
+            gpu=float(equivalents) * gpu_rate,
+            gpus=shares,
+        )
+
+    # ------------------------------------------------------------------ rendering
+
+    def _render_pod(self, key: str) -> None:
+        entry = self._pods.get(key)
+        node = self._nodes.get(entry.node) if entry is not None else None
+        if entry is None or node is None or node.rates is None or not self.shard.owns(key):
+            for lines in self._pod_lines:
+                lines.pop(key, None)
+            return
+        cost = self._pod_cost(entry, node)
+        owner_kind, owner_name = self._workload(entry)
+        ns_labels = self._ns_labels.get(entry.namespace, {})
+        dims = "".join(
+            f',{label}="{escape_label_value(v or _first_label(ns_labels, keys))}"'
+            for (label, keys), v in zip(self._dims, entry.dims, strict=False)
+        )
+        block = (
+            f'namespace="{escape_label_value(entry.namespace)}",pod="{escape_label_value(entry.name)}",'
+            f'node="{escape_label_value(entry.node)}",owner_kind="{escape_label_value(owner_kind)}",'
+            f'owner_name="{escape_label_value(owner_name)}"{dims}'
+        )
+        cpu_lines, mem_lines, gpu_cost_lines, gpu_lines = self._pod_lines
+        cpu_lines[key] = f"gpucost_pod_cpu_cost_per_hour{{{block}}} {format_value(cost.cpu)}\n"
+        mem_lines[key] = f"gpucost_pod_memory_cost_per_hour{{{block}}} {format_value(cost.memory)}\n"
+        if cost.gpus:
+            gpu_cost_lines[key] = f"gpucost_pod_gpu_reserved_cost_per_hour{{{block}}} {format_value(cost.gpu)}\n"
+            gpu_lines[key] = "".join(
+                f'gpucost_pod_gpu_reserved{{{block},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
+                for res, share in sorted(cost.gpus.items())
+            )
+        else:
+            gpu_cost_lines.pop(key, None)
+            gpu_lines.pop(key, None)
+
+    def _render_node(self, entry: _NodeEntry, cost: NodeCost) -> None:
+        n = escape_label_value(entry.name)
+        cost_lines, idle_lines, info_lines, gpus_lines, gpu_info_lines, defaulted_lines = self._node_lines
+        cost_lines[entry.name] = "".join(
+            f'gpucost_node_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
+            for res, v in cost.cost.items()
+        )
+        idle_lines[entry.name] = "".join(
+            f'gpucost_node_idle_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
+            for res, v in cost.idle.items()
+        )
+        gpus = entry.gpus
+        info_lines[entry.name] = (
+            f'gpucost_node_info{{node="{n}",instance_type="{escape_label_value(entry.instance_type)}",'
+            f'region="{escape_label_value(entry.region)}",zone="{escape_label_value(entry.zone)}",'
+            f'capacity_type="{escape_label_value(entry.capacity_type)}",'
+            f'gpu_model="{escape_label_value(gpus.model if gpus.physical else "")}",'
+            f'price_source="{entry.price.source}"}} 1\n'
+        )
+        if gpus.physical:
+            gpus_lines[entry.name] = f'gpucost_node_gpus{{node="{n}"}} {gpus.physical}\n'
+            gpu_info_lines[entry.name] = (
+                f'gpucost_node_gpu_info{{node="{n}",gpu_model="{escape_label_value(gpus.model)}",'
+                f'vendor="{gpus.vendor}",sharing="{gpus.sharing}",mig_strategy="{gpus.mig_strategy}",'
+                f'source="{gpus.source}"}} 1\n'
+            )
+        if entry.price.gpu_price_defaulted:
+            defaulted_lines[entry.name] = (
+                f'gpucost_gpu_price_defaulted{{node="{n}",gpu_model="{escape_label_value(gpus.model)}"}} 1\n'
+            )
+
+    def skipped_counts(self) -> dict[tuple[str, str], int]:
+        """Objects currently left out, by (kind, reason); pods on unknown nodes included."""
+        counts: dict[tuple[str, str], int] = {}
+        for kind, reason in self._skipped.values():
+            counts[kind, reason] = counts.get((kind, reason), 0) + 1
+        orphans = sum(len(r.pods) for name, r in self._reserved.items() if name not in self._nodes)
+        if orphans:
+            counts["Pod", "node_not_found"] = orphans
+        return counts
+
+    def info_families(self) -> Iterator[MetricFamily]:
+        """Per-deployment families: pricing and build info, budgets, the engine's health."""
+        yield MetricFamily(
+            "gpucost_pricing_info", "gauge",
+            "Pricing in effect; value 1. Every cost series is in this currency.",
+            [((("currency", self.pricing.currency), ("source", self.pricing.source),
+               ("catalog_date", catalog.CATALOG_DATE if self.pricing.builtin_catalog else "")), 1)],
+        )
+        yield MetricFamily("gpucost_build_info", "gauge", "gpucost build; value 1.",
+                           [((("version", __version__),), 1)])
+        if self.pricing.budgets:
+            yield MetricFamily(
+                "gpucost_budget_per_month", "gauge",
+                f"Monthly budget from the pricing file, in {self.pricing.currency} per month.",
+                [((("budget", b.name), ("dimension", b.dimension), (b.dimension, b.value),
+                   ("resource", b.resource)), b.monthly) for b in self.pricing.budgets],
+            )
+        yield MetricFamily(
+            "gpucost_objects_skipped", "gauge",
+            "Objects currently left out of the cost model, by kind and reason (see the log).",
+            [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(self.skipped_counts().items())],
+        )
+        yield MetricFamily(
+            "gpucost_overcommitted_nodes", "gauge",
+            "Nodes whose reservations exceed allocatable, so their pods' costs of that resource are scaled down.",
+            [((("resource", r),), len(self._overcommitted[r])) for r in RESOURCES],
+        )
+        yield MetricFamily(
+            "gpucost_last_update_timestamp_seconds", "gauge",
+            "Unix time of the last successful update of the cost model.",
+            [((), self.last_update)],
+        )
+
+    def render(self, extra: Iterable[MetricFamily] = ()) -> str:
+        """The whole exposition: per-object families, then info and self-metric families."""
+        started = time.perf_counter()
+        self.flush()
+        parts: list[str] = []
+        for (name, help_text), lines in zip(POD_FAMILIES, self._pod_lines, strict=False):
+            if lines:
+                parts.append(header(name, "gauge", help_text))
+                parts.append("".join(lines.values()))
+        for (name, mtype, help_text), lines in zip(NODE_FAMILIES, self._node_lines, strict=False):
+            if lines:
+                parts.append(header(name, mtype, help_text))
+                parts.append("".join(lines.values()))
+        for family in self.info_families():
+            parts.append(render_family(family))
+        for family in extra:
+            parts.append(render_family(family))
+        parts.append(render_family(MetricFamily(
+            "gpucost_scrape_duration_seconds", "gauge",
+            "Seconds spent building this exposition.",
+            [((), time.perf_counter() - started)],
+        )))
+        return "".join(parts)
+
+
+def _idle(cost: float, allocatable: int, reserved: int) -> float:
+    denominator = max(allocatable, reserved)
+    if not denominator:
+        return cost
+    return cost * (denominator - reserved) / denominator
