@@ -47,19 +47,19 @@ _ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.i
 # Families rendered per object, in exposition order. (name, help)
 POD_FAMILIES = (
     ("gpucost_pod_cpu_cost_per_hour",
-     "Hourly cost of the CPU a pod reserves (effective request x node CPU cost / allocatable), in the configured currency (gpucost_pricing_info)."),
+     "Hourly cost of the CPU a pod reserves (effective request x node CPU cost / allocatable), in {currency} per hour."),
     ("gpucost_pod_memory_cost_per_hour",
-     "Hourly cost of the memory a pod reserves (effective request x node memory cost / allocatable), in the configured currency."),
+     "Hourly cost of the memory a pod reserves (effective request x node memory cost / allocatable), in {currency} per hour."),
     ("gpucost_pod_gpu_reserved_cost_per_hour",
-     "Hourly cost of the physical-GPU share a pod reserves (whole, time-sliced, MPS or MIG) x the node's per-GPU price, in the configured currency."),
+     "Hourly cost of the physical-GPU share a pod reserves (whole, time-sliced, MPS or MIG) x the node's per-GPU price, in {currency} per hour."),
     ("gpucost_pod_gpu_reserved",
      "Physical-GPU equivalents a pod reserves, per GPU resource name (1 per whole GPU, 1/R per time-sliced replica, g/7 per MIG slice)."),
 )
 NODE_FAMILIES = (
     ("gpucost_node_cost_per_hour", "gauge",
-     "Hourly cost of a node by resource (cpu, memory, gpu), in the configured currency."),
+     "Hourly cost of a node by resource (cpu, memory, gpu), in {currency} per hour."),
     ("gpucost_node_idle_cost_per_hour", "gauge",
-     "Hourly cost of a node's resources that no pod reserves (node cost minus the pods' costs), in the configured currency."),
+     "Hourly cost of a node's resources that no pod reserves (node cost minus the pods' costs), in {currency} per hour."),
     ("gpucost_node_info", "gauge",
      "Node metadata used for pricing; value 1. price_source is node_rule, instance_type, catalog or default."),
     ("gpucost_node_gpus", "gauge", "Physical GPUs on a node."),
@@ -172,7 +172,7 @@ class _Reserved:
         self.cpu_m = 0
         self.memory_b = 0
         self.gpu_units: dict[str, int] = {}
-        self.pods: set[str] = set()
+        self.pods: dict[str, None] = {}  # an insertion-ordered set: stable output order
 
 
 class _Controller:
@@ -238,16 +238,20 @@ class CostState:
         self._pods: dict[str, _PodEntry] = {}
         self._reserved: dict[str, _Reserved] = {}
         self._ns_labels: dict[str, dict[str, str]] = {}
-        self._pods_by_ns: dict[str, set[str]] = {}
+        self._pods_by_ns: dict[str, dict[str, None]] = {}
         self._controllers: dict[str, _Controller] = {}
-        self._pods_by_owner: dict[str, set[str]] = {}
+        self._pods_by_owner: dict[str, dict[str, None]] = {}
         self._controller_keys: dict[str, set[str]] = {"ReplicaSet": set(), "Job": set()}
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
-        self._dirty_nodes: set[str] = set()
-        self._dirty_pods: set[str] = set()
+        # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
+        self._dirty_nodes: dict[str, None] = {}
+        self._dirty_pods: dict[str, None] = {}
         self._pod_lines: tuple[dict[str, str], ...] = tuple({} for _ in POD_FAMILIES)
         self._node_lines: tuple[dict[str, str], ...] = tuple({} for _ in NODE_FAMILIES)
         self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
+        cur = pricing.currency
+        self._pod_headers = tuple(header(n, "gauge", h.format(currency=cur)) for n, h in POD_FAMILIES)
+        self._node_headers = tuple(header(n, t, h.format(currency=cur)) for n, t, h in NODE_FAMILIES)
         self.version = 0  # bumps whenever rendered output may have changed
         self.last_update = 0.0
 
@@ -311,14 +315,14 @@ class CostState:
             self._remove_pod(key)
         elif kind == "Node":
             if self._nodes.pop(key, None) is not None:
-                self._dirty_nodes.add(key)
+                self._dirty_nodes[key] = None
         elif kind == "Namespace":
             if self._ns_labels.pop(key, None) is not None:
-                self._dirty_pods |= self._pods_by_ns.get(key, set())
+                self._dirty_pods |= self._pods_by_ns.get(key, {})
         elif kind in self._controller_keys:
             self._controller_keys[kind].discard(key)
             if self._controllers.pop(key, None) is not None:
-                self._dirty_pods |= self._pods_by_owner.get(key, set())
+                self._dirty_pods |= self._pods_by_owner.get(key, {})
 
     # ------------------------------------------------------------------ pods
 
@@ -358,11 +362,11 @@ class CostState:
             name: value(amount) for name, amount in amounts.items()
             if amount > 0 and is_gpu_resource(name)
         }
-        self._pods_by_ns.setdefault(entry.namespace, set()).add(key)
+        self._pods_by_ns.setdefault(entry.namespace, {})[key] = None
         if entry.owner_uid:
-            self._pods_by_owner.setdefault(entry.owner_uid, set()).add(key)
+            self._pods_by_owner.setdefault(entry.owner_uid, {})[key] = None
         self._reserve(entry)
-        self._dirty_pods.add(key)
+        self._dirty_pods[key] = None
 
     def _reserve(self, entry: _PodEntry) -> None:
         r = self._reserved.get(entry.node)
@@ -372,8 +376,8 @@ class CostState:
         r.memory_b += entry.memory_b
         for name, units in entry.gpu_units.items():
             r.gpu_units[name] = r.gpu_units.get(name, 0) + units
-        r.pods.add(entry.key)
-        self._dirty_nodes.add(entry.node)
+        r.pods[entry.key] = None
+        self._dirty_nodes[entry.node] = None
 
     def _unreserve(self, entry: _PodEntry) -> None:
         r = self._reserved[entry.node]
@@ -385,10 +389,10 @@ class CostState:
                 r.gpu_units[name] = left
             else:
                 del r.gpu_units[name]
-        r.pods.discard(entry.key)
+        r.pods.pop(entry.key, None)
         if not r.pods and entry.node not in self._nodes:
             del self._reserved[entry.node]
-        self._dirty_nodes.add(entry.node)
+        self._dirty_nodes[entry.node] = None
 
     def _remove_pod(self, key: str) -> None:
         entry = self._pods.pop(key, None)
@@ -398,13 +402,13 @@ class CostState:
         self._index_remove(self._pods_by_ns, entry.namespace, key)
         if entry.owner_uid:
             self._index_remove(self._pods_by_owner, entry.owner_uid, key)
-        self._dirty_pods.add(key)
+        self._dirty_pods[key] = None
 
     @staticmethod
-    def _index_remove(index: dict[str, set[str]], group: str, key: str) -> None:
+    def _index_remove(index: dict[str, dict[str, None]], group: str, key: str) -> None:
         members = index.get(group)
         if members is not None:
-            members.discard(key)
+            members.pop(key, None)
             if not members:
                 del index[group]
 
@@ -418,7 +422,7 @@ class CostState:
             allocatable = {k: parse_quantity(v) for k, v in (node.status.allocatable or {}).items()}
         except QuantityError as exc:
             if self._nodes.pop(name, None) is not None:
-                self._dirty_nodes.add(name)
+                self._dirty_nodes[name] = None
             self.skip("Node", name, "invalid_quantity", f"{object_name('Node', meta)}: status: {exc}")
             return
         self._skipped.pop(name, None)
@@ -461,12 +465,12 @@ class CostState:
         entry.rates = old.rates if old is not None else None
         self._nodes[name] = entry
         self._reserved.setdefault(name, _Reserved())
-        self._dirty_nodes.add(name)
+        self._dirty_nodes[name] = None
 
     def refresh_nodes(self) -> None:
         """Re-derive every node's GPU inventory and price (e.g. after an NVML re-read)."""
         for entry in list(self._nodes.values()):
-            self._dirty_nodes.add(entry.name)
+            self._dirty_nodes[entry.name] = None
 
     # ------------------------------------------------------------------ namespaces, owners
 
@@ -474,7 +478,7 @@ class CostState:
         labels = {k: v for k, v in (meta.labels or {}).items() if k in self._dim_keys}
         if self._ns_labels.get(meta.name) != labels or meta.name not in self._ns_labels:
             self._ns_labels[meta.name] = labels
-            self._dirty_pods |= self._pods_by_ns.get(meta.name, set())
+            self._dirty_pods |= self._pods_by_ns.get(meta.name, {})
 
     def _upsert_controller(self, kind: str, meta: ObjectMeta) -> None:
         key = self._key(kind, meta)
@@ -483,7 +487,7 @@ class CostState:
         self._controller_keys[kind].add(key)
         if old is None or (old.kind, old.name, old.owner) != (kind, meta.name, owner):
             self._controllers[key] = _Controller(kind, meta.name, owner)
-            self._dirty_pods |= self._pods_by_owner.get(key, set())
+            self._dirty_pods |= self._pods_by_owner.get(key, {})
 
     def _workload(self, entry: _PodEntry) -> tuple[str, str]:
         """The pod's top-level controller: Pod→ReplicaSet→Deployment, Pod→Job→CronJob, …"""
@@ -506,8 +510,8 @@ class CostState:
             self._refresh_node(name, dirty_pods)
         for key in dirty_pods:
             self._render_pod(key)
-        self._dirty_nodes = set()
-        self._dirty_pods = set()
+        self._dirty_nodes = {}
+        self._dirty_pods = {}
         self.last_update = self._clock()
         self.version += 1
 
@@ -528,7 +532,7 @@ class CostState:
     def _gpu_equivalents(gpus: NodeGpus, units: Mapping[str, int]) -> Fraction:
         return sum((n * gpus.weight(name) for name, n in units.items()), Fraction(0))
 
-    def _refresh_node(self, name: str, dirty_pods: set[str]) -> None:
+    def _refresh_node(self, name: str, dirty_pods: dict[str, None]) -> None:
         entry = self._nodes.get(name)
         r = self._reserved.get(name)
         for lines in self._node_lines:
@@ -716,13 +720,10 @@ class CostState:
         started = time.perf_counter()
         self.flush()
         parts: list[str] = []
-        for (name, help_text), lines in zip(POD_FAMILIES, self._pod_lines, strict=False):
+        headers = self._pod_headers + self._node_headers
+        for head, lines in zip(headers, self._pod_lines + self._node_lines, strict=True):
             if lines:
-                parts.append(header(name, "gauge", help_text))
-                parts.append("".join(lines.values()))
-        for (name, mtype, help_text), lines in zip(NODE_FAMILIES, self._node_lines, strict=False):
-            if lines:
-                parts.append(header(name, mtype, help_text))
+                parts.append(head)
                 parts.append("".join(lines.values()))
         for family in self.info_families():
             parts.append(render_family(family))
