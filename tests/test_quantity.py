@@ -4,9 +4,10 @@ shared/reference/kubernetes-facts.md and apimachinery's quantity tests)."""
 from __future__ import annotations
 
 import pytest
-from gpucost.quantity import MAX_UNITS, QuantityError, milli_value, parse_quantity, value
 from hypothesis import given
 from hypothesis import strategies as st
+
+from gpucost.quantity import MAX_UNITS, QuantityError, milli_value, parse_quantity, value
 
 NANO = 10**9
 
@@ -54,7 +55,26 @@ def test_valid(text: str, nano: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", ".", "1K", "1ki", "1KB", "1Gb", "1e", "e3", "1.2.3", " 1", "1 ", "1i", "Mi", "1m5", "--1", "0x10", "1e+", "∞"],
+    [
+        "",
+        ".",
+        "1K",
+        "1ki",
+        "1KB",
+        "1Gb",
+        "1e",
+        "e3",
+        "1.2.3",
+        " 1",
+        "1 ",
+        "1i",
+        "Mi",
+        "1m5",
+        "--1",
+        "0x10",
+        "1e+",
+        "∞",
+    ],
 )
 def test_invalid(text: str) -> None:
     with pytest.raises(QuantityError):
@@ -91,5 +111,12 @@ def test_rounding_up(text: str, millis: int, units: int) -> None:
 
 @given(st.integers(min_value=0, max_value=10**12), st.sampled_from(["", "k", "M", "Ki", "Mi", "m"]))
 def test_integers_with_suffix(n: int, suffix: str) -> None:
-    factor = {"": NANO, "k": 10**3 * NANO, "M": 10**6 * NANO, "Ki": 1024 * NANO, "Mi": 2**20 * NANO, "m": 10**6}[suffix]
+    factor = {
+        "": NANO,
+        "k": 10**3 * NANO,
+        "M": 10**6 * NANO,
+        "Ki": 1024 * NANO,
+        "Mi": 2**20 * NANO,
+        "m": 10**6,
+    }[suffix]
     assert parse_quantity(f"{n}{suffix}") == min(n * factor, MAX_UNITS * NANO)

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import yaml
+
 from gpucost.objects import Pod
 from gpucost.quantity import milli_value, value
 from gpucost.requests import RequestError, pod_requests
@@ -96,9 +97,18 @@ def test_pod_level_limit_implies_request() -> None:
 @pytest.mark.parametrize(
     ("resources", "message"),
     [
-        ({"requests": {"cpu": "1x"}}, "spec.containers[0].resources.requests[cpu]: invalid quantity '1x'"),
-        ({"limits": {"memory": "1KB"}}, "spec.containers[0].resources.limits[memory]: invalid quantity '1KB'"),
-        ({"requests": {"cpu": "-1"}}, "spec.containers[0].resources.requests[cpu]: negative quantity '-1'"),
+        (
+            {"requests": {"cpu": "1x"}},
+            "spec.containers[0].resources.requests[cpu]: invalid quantity '1x'",
+        ),
+        (
+            {"limits": {"memory": "1KB"}},
+            "spec.containers[0].resources.limits[memory]: invalid quantity '1KB'",
+        ),
+        (
+            {"requests": {"cpu": "-1"}},
+            "spec.containers[0].resources.requests[cpu]: negative quantity '-1'",
+        ),
     ],
 )
 def test_bad_quantities_name_the_field(resources: dict, message: str) -> None:

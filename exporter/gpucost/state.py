@@ -450,6 +450,7 @@ class CostState:
             instance_type=instance_type,
         )
         entry = _NodeEntry()
+        entry.obj = node
         entry.name = name
         entry.labels = labels
         entry.facts = facts
@@ -470,7 +471,8 @@ class CostState:
     def refresh_nodes(self) -> None:
         """Re-derive every node's GPU inventory and price (e.g. after an NVML re-read)."""
         for entry in list(self._nodes.values()):
-            self._dirty_nodes[entry.name] = None
+            self._upsert_node(entry.obj)
+        self.version += 1
 
     # ------------------------------------------------------------------ namespaces, owners
 
