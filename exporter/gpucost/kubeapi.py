@@ -1,0 +1,668 @@
+"""Kubernetes API source: list and watch nodes, pods, namespaces, ReplicaSets and Jobs.
+
+Each watched resource runs the list-then-watch loop Kubernetes clients use:
+
+1. a paginated, consistent list (`limit`, `continue`) hands the complete set to
+   `ObjectSink.replace`, which also forgets objects deleted while we were not watching;
+2. a watch from the list's resourceVersion (with bookmarks) applies each change as it comes;
+3. when the stream ends or breaks, the watch resumes from the last resourceVersion seen, so no
+   event is lost and nothing is listed again; only "410 Gone" (history compacted past our
+   resourceVersion) costs a relist.
+
+Objects are decoded with msgspec straight into the `gpucost.objects` Structs, one object at a
+time, so a malformed object is skipped and counted without spoiling its list or its stream. The
+`kubernetes` package is used for configuration and credentials only; requests go through
+aiohttp, and its model classes never see an object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import ssl
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import kubernetes.client
+import kubernetes.config
+import msgspec
+
+from gpucost import __version__ as _version
+from gpucost.exposition import MetricFamily
+from gpucost.objects import KINDS, object_name
+
+log = logging.getLogger(__name__)
+
+_EVENT_TYPES = ("ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR")
+#: Why a watch was started again: the server ended it (normally at timeoutSeconds), history
+#: was compacted past our resourceVersion (a relist follows), a request or the stream failed,
+#: nothing arrived for `stall_timeout_s`, or a line was not a watch event.
+RESTART_REASONS = ("closed", "gone", "error", "stalled", "malformed")
+#: A single watch line larger than this is treated as a broken stream (objects are <= 1.5 MiB).
+_MAX_LINE_BYTES = 16 * 1024 * 1024
+#: How many undecodable objects one list logs individually before summing up the rest.
+_LOGGED_DECODE_ERRORS_PER_LIST = 5
+
+
+class ObjectSink(Protocol):
+    """Where decoded objects go (implemented by `gpucost.state`).
+
+    `kind` is the wire kind ("Node", "Pod", "Namespace", "ReplicaSet", "Job"); objects are
+    instances of `gpucost.objects.KINDS[kind]`.
+    """
+
+    def upsert(self, kind: str, obj: Any) -> None: ...
+
+    def delete(self, kind: str, obj: Any) -> None:
+        """Forget an object; `obj` is its last state, as carried by the DELETED event."""
+
+    def replace(self, kind: str, objs: list[Any]) -> None:
+        """Take `objs` as the complete current set of `kind`: upsert all, delete the rest."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A watched collection. `name` is the URL plural, also the `resource` metric label."""
+
+    name: str
+    kind: str
+    path: str
+    #: The field that selects one node's share in DaemonSet mode; None: always cluster-wide.
+    node_field: str | None = None
+
+
+RESOURCES: dict[str, Resource] = {
+    r.name: r
+    for r in (
+        Resource("nodes", "Node", "/api/v1/nodes", node_field="metadata.name"),
+        Resource("pods", "Pod", "/api/v1/pods", node_field="spec.nodeName"),
+        Resource("namespaces", "Namespace", "/api/v1/namespaces"),
+        Resource("replicasets", "ReplicaSet", "/apis/apps/v1/replicasets"),
+        Resource("jobs", "Job", "/apis/batch/v1/jobs"),
+    )
+}
+DEFAULT_RESOURCES: tuple[str, ...] = tuple(RESOURCES)
+
+
+@dataclass(frozen=True)
+class WatchSettings:
+    """Timing of the list/watch loop. All durations in seconds."""
+
+    #: Objects per list page.
+    page_size: int = 500
+    #: Each watch asks the server to end it after a random time in this range, spreading
+    #: reconnections of many exporters over time.
+    watch_timeout_s: tuple[float, float] = (300.0, 600.0)
+    #: A watch that delivers no byte for this long (not even a bookmark, which servers send
+    #: about once a minute) is taken as hung and started again.
+    stall_timeout_s: float = 180.0
+    #: Retry delay after the first failure; doubles per consecutive failure up to the cap.
+    #: Each delay is drawn uniformly from its upper half (jitter).
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    #: Limit for one list page, from request to last byte.
+    list_timeout_s: float = 60.0
+
+
+class KubeConfigError(Exception):
+    """No usable Kubernetes configuration; the message says which source failed and why."""
+
+
+class ApiError(Exception):
+    """The API server answered with an error status (HTTP or a watch ERROR event)."""
+
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(f"{code} {reason}: {message}" if reason else f"{code}: {message}")
+        self.code = code
+        self.reason = reason
+
+
+class _Gone(Exception):
+    """410 Gone: the resourceVersion we hold is compacted away; only a relist helps."""
+
+
+class _Malformed(Exception):
+    """A watch line that is not a watch event; the stream cannot be trusted past it."""
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def load_configuration(kubeconfig: str | None = None) -> kubernetes.client.Configuration:
+    """Find the cluster and credentials the way kubectl does, else use the pod's service account.
+
+    Order: `kubeconfig` (the --kubeconfig flag), $KUBECONFIG (":"-separated files are merged),
+    ~/.kube/config, then in-cluster configuration. Raises KubeConfigError naming the source.
+    """
+    config = kubernetes.client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG") or None
+    source = "--kubeconfig" if kubeconfig else "KUBECONFIG"
+    if path is None:
+        default = os.path.expanduser("~/.kube/config")
+        if os.path.exists(default):
+            path, source = default, "~/.kube/config"
+    if path is not None:
+        try:
+            # persist_config=False: an exporter must not rewrite the user's kubeconfig.
+            kubernetes.config.load_kube_config(
+                config_file=path, client_configuration=config, persist_config=False
+            )
+        except Exception as exc:  # ConfigException, OSError, YAML errors: all mean "unusable"
+            raise KubeConfigError(f"{source} {path}: {exc}") from exc
+        return config
+    if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise KubeConfigError(
+            "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, create "
+            "~/.kube/config, or run in a pod with a service account"
+        )
+    try:
+        # try_refresh_token: the projected service-account token rotates; the hook installed
+        # here re-reads the token file (at most once a minute) whenever credentials are asked.
+        kubernetes.config.load_incluster_config(client_configuration=config, try_refresh_token=True)
+    except Exception as exc:
+        raise KubeConfigError(f"in-cluster configuration: {exc}") from exc
+    return config
+
+
+def _ssl_context(config: kubernetes.client.Configuration) -> ssl.SSLContext | None:
+    """TLS settings from the Configuration; None for a plain-HTTP server."""
+    if not str(config.host).startswith("https"):
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=config.ssl_ca_cert or None)
+        ca_data = getattr(config, "ca_cert_data", None)
+        if ca_data:
+            ctx.load_verify_locations(cadata=ca_data)
+        if config.cert_file:
+            ctx.load_cert_chain(config.cert_file, config.key_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise KubeConfigError(f"TLS files for {config.host}: {exc}") from exc
+    if not config.verify_ssl:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif getattr(config, "assert_hostname", None) is False:
+        ctx.check_hostname = False
+    return ctx
+
+
+class ApiClient:
+    """The HTTP side: one aiohttp session, TLS from the Configuration, credentials per request."""
+
+    def __init__(self, config: kubernetes.client.Configuration) -> None:
+        if not config.host:
+            raise KubeConfigError("Kubernetes configuration has no server address")
+        self._config = config
+        self._base = str(config.host).rstrip("/")
+        self._ssl = _ssl_context(config)
+        self._server_hostname = getattr(config, "tls_server_name", None) or None
+        self._proxy = config.proxy or None
+        self._session: aiohttp.ClientSession | None = None
+        # The refresh hook may run an exec plugin (seconds) or read a file: keep it off the
+        # event loop, and let one caller at a time refresh.
+        self._credentials_lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            headers={"Accept": "application/json", "User-Agent": f"gpucost/{_version}"},
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def _authorization(self) -> str | None:
+        get = self._config.get_api_key_with_prefix
+        if self._config.refresh_api_key_hook is None:
+            return get("BearerToken", alias="authorization")
+        async with self._credentials_lock:
+            return await asyncio.to_thread(get, "BearerToken", "authorization")
+
+    async def get(
+        self, path: str, params: dict[str, str], timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        """Start a GET; the caller reads (and releases) the response. Non-200 raises ApiError."""
+        if self._session is None:
+            raise RuntimeError("ApiClient.open() was not called")
+        headers = {}
+        authorization = await self._authorization()
+        if authorization:
+            headers["Authorization"] = authorization
+        resp = await self._session.get(
+            self._base + path,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            server_hostname=self._server_hostname,
+            proxy=self._proxy,
+        )
+        if resp.status != 200:
+            try:
+                body = await resp.read()
+            finally:
+                resp.release()
+            raise _status_error(resp.status, body)
+        return resp
+
+
+# --- wire formats ----------------------------------------------------------------------------
+
+
+class _ListMeta(msgspec.Struct, rename="camel"):
+    resource_version: str = ""
+    continue_: str = msgspec.field(default="", name="continue")
+
+
+class _List(msgspec.Struct):
+    metadata: _ListMeta = msgspec.field(default_factory=_ListMeta)
+    items: list[msgspec.Raw] | None = None
+
+
+class _Event(msgspec.Struct):
+    type: str
+    object: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class _Status(msgspec.Struct):
+    message: str = ""
+    reason: str = ""
+    code: int = 0
+
+
+class _LooseMeta(msgspec.Struct, rename="camel"):
+    name: Any = ""
+    namespace: Any = ""
+    resource_version: Any = ""
+
+
+class _Identity(msgspec.Struct):
+    """Whatever can be read of an object's identity, even when the rest does not decode."""
+
+    metadata: _LooseMeta | None = None
+
+
+_list_decoder = msgspec.json.Decoder(_List)
+_event_decoder = msgspec.json.Decoder(_Event)
+_status_decoder = msgspec.json.Decoder(_Status)
+_identity_decoder = msgspec.json.Decoder(_Identity)
+
+
+def _status_error(code: int, body: bytes) -> Exception:
+    try:
+        status = _status_decoder.decode(body)
+        reason, message = status.reason, status.message
+    except msgspec.DecodeError:
+        reason, message = "", body[:200].decode("utf-8", "replace").strip()
+    if code == 410:
+        return _Gone(message or "410 Gone")
+    return ApiError(code, reason, message)
+
+
+def _identity(kind: str, raw: bytes) -> tuple[str, str]:
+    """(`Pod ml/train-0` or a placeholder, resourceVersion or "") for a malformed object."""
+    try:
+        meta = _identity_decoder.decode(raw).metadata
+    except msgspec.DecodeError:
+        return f"{kind} (unreadable)", ""
+    if meta is None:
+        return f"{kind} (no metadata)", ""
+    name = meta.name if isinstance(meta.name, str) else "?"
+    namespace = meta.namespace if isinstance(meta.namespace, str) else ""
+    rv = meta.resource_version if isinstance(meta.resource_version, str) else ""
+    return (f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"), rv
+
+
+# --- the list/watch loop ---------------------------------------------------------------------
+
+
+@dataclass
+class WatchStats:
+    """Counters for one resource, rendered by `ClusterWatcher.metric_families`."""
+
+    events: dict[str, int]
+    restarts: dict[str, int]
+    relists: int = 0
+    decode_errors: int = 0
+    #: Unix time the local copy was last known current (list done, event or bookmark seen).
+    last_sync: float = 0.0
+    synced: bool = False
+
+    @classmethod
+    def new(cls) -> WatchStats:
+        return cls(
+            events=dict.fromkeys(_EVENT_TYPES, 0), restarts=dict.fromkeys(RESTART_REASONS, 0)
+        )
+
+
+class ResourceWatch:
+    """List-then-watch one resource into the sink, forever."""
+
+    def __init__(
+        self,
+        resource: Resource,
+        sink: ObjectSink,
+        api: ApiClient,
+        settings: WatchSettings,
+        field_selector: str | None = None,
+    ) -> None:
+        self.resource = resource
+        self.stats = WatchStats.new()
+        self._sink = sink
+        self._api = api
+        self._settings = settings
+        self._field_selector = field_selector
+        self._decoder = msgspec.json.Decoder(KINDS[resource.kind])
+        self._rv = ""
+        self._lists_done = 0
+        # Whether the current watch delivered anything; decides between resuming at once and
+        # backing off.
+        self._progress = False
+
+    async def run(self) -> None:
+        failures = 0
+        need_list = True
+        name = self.resource.name
+        while True:
+            self._progress = False
+            try:
+                if need_list:
+                    await self._list()
+                    need_list = False
+                reason = await self._watch()
+                log.debug("%s: watch ended by the server; resuming at %s", name, self._rv)
+            except asyncio.CancelledError:
+                raise
+            except _Gone as exc:
+                reason, need_list = "gone", True
+                log.info("%s: resourceVersion %s is gone (%s); listing again", name, self._rv, exc)
+            except _Malformed as exc:
+                reason = "malformed"
+                log.warning("%s: malformed watch line (%s); resuming at %s", name, exc, self._rv)
+            except asyncio.TimeoutError as exc:  # aiohttp timeouts too; TimeoutError on 3.11+
+                if need_list:
+                    reason = "error"
+                    log.warning("%s: list timed out: %s", name, _describe(exc))
+                else:
+                    reason = "stalled"
+                    log.warning(
+                        "%s: nothing received for %ss; restarting the watch at %s",
+                        name,
+                        self._settings.stall_timeout_s,
+                        self._rv,
+                    )
+            except (aiohttp.ClientError, OSError, ApiError) as exc:
+                reason = "error"
+                log.warning("%s: %s: %s", name, "list" if need_list else "watch", _describe(exc))
+            except Exception:  # a bug here or in the sink must not stop the exporter
+                reason = "error"
+                log.exception("%s: unexpected error; continuing", name)
+            self.stats.restarts[reason] += 1
+            if self._progress:
+                failures = 0
+                continue
+            failures += 1
+            await asyncio.sleep(self._backoff(failures))
+
+    def _backoff(self, failures: int) -> float:
+        s = self._settings
+        ceiling = min(s.backoff_max_s, s.backoff_initial_s * 2 ** min(failures - 1, 30))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _params(self) -> dict[str, str]:
+        return {"fieldSelector": self._field_selector} if self._field_selector else {}
+
+    async def _list(self) -> None:
+        """Read every page of one consistent snapshot, then hand it to the sink at once."""
+        s = self._settings
+        timeout = aiohttp.ClientTimeout(total=s.list_timeout_s, sock_connect=s.connect_timeout_s)
+        objs: list[Any] = []
+        skipped = 0
+        token = ""
+        while True:
+            params = self._params()
+            params["limit"] = str(s.page_size)
+            if token:
+                params["continue"] = token
+            # No resourceVersion: a consistent read of the latest state. After a 410 this
+            # guarantees we do not step back in time, as a cached read ("0") could.
+            resp = await self._api.get(self.resource.path, params, timeout)
+            try:
+                body = await resp.read()
+            finally:
+                resp.release()
+            try:
+                page = _list_decoder.decode(body)
+            except msgspec.DecodeError as exc:
+                raise ApiError(200, "", f"undecodable list response: {exc}") from exc
+            for raw in page.items or ():
+                obj = self._decode(raw, logged=skipped < _LOGGED_DECODE_ERRORS_PER_LIST)
+                if obj is None:
+                    skipped += 1
+                else:
+                    objs.append(obj)
+            token = page.metadata.continue_
+            if not token:
+                rv = page.metadata.resource_version
+                break
+        if skipped > _LOGGED_DECODE_ERRORS_PER_LIST:
+            log.warning(
+                "%s: %d objects in the list could not be decoded and were skipped",
+                self.resource.name,
+                skipped,
+            )
+        self._sink.replace(self.resource.kind, objs)
+        self._rv = rv
+        if self._lists_done:
+            self.stats.relists += 1
+        self._lists_done += 1
+        self.stats.synced = True
+        self.stats.last_sync = time.time()
+        log.info("%s: listed %d objects at resourceVersion %s", self.resource.name, len(objs), rv)
+
+    def _decode(self, raw: bytes, logged: bool = True) -> Any:
+        """The object as its Struct, or None (logged and counted) when it does not decode."""
+        try:
+            return self._decoder.decode(raw)
+        except msgspec.DecodeError as exc:
+            self.stats.decode_errors += 1
+            if logged:
+                who, _ = _identity(self.resource.kind, raw)
+                log.warning("%s: skipped %s: %s", self.resource.name, who, exc)
+            return None
+
+    async def _watch(self) -> str:
+        """Stream changes from `self._rv` until the server ends the watch; returns "closed"."""
+        s = self._settings
+        timeout_seconds = int(random.uniform(*s.watch_timeout_s))
+        params = self._params()
+        params.update(
+            watch="1",
+            resourceVersion=self._rv,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(timeout_seconds),
+        )
+        timeout = aiohttp.ClientTimeout(
+            # `total` only guards against a server that ignores timeoutSeconds.
+            total=timeout_seconds + s.stall_timeout_s,
+            sock_connect=s.connect_timeout_s,
+            # Reset by every chunk received, so it measures silence: a hung stream.
+            sock_read=s.stall_timeout_s,
+        )
+        resp = await self._api.get(self.resource.path, params, timeout)
+        try:
+            buffer = bytearray()
+            async for chunk in resp.content.iter_any():
+                buffer += chunk
+                start = 0
+                while (end := buffer.find(b"\n", start)) >= 0:
+                    line = bytes(buffer[start:end])
+                    start = end + 1
+                    if line.strip():
+                        self._apply(line)
+                del buffer[:start]
+                if len(buffer) > _MAX_LINE_BYTES:
+                    raise _Malformed(f"line longer than {_MAX_LINE_BYTES} bytes")
+        finally:
+            # close, not release: a connection left mid-stream must not go back to the pool.
+            resp.close()
+        return "closed"
+
+    def _apply(self, line: bytes) -> None:
+        """Apply one watch event to the sink and move the resourceVersion on."""
+        name, kind = self.resource.name, self.resource.kind
+        try:
+            event = _event_decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            self.stats.decode_errors += 1
+            raise _Malformed(str(exc)) from exc
+        etype = event.type
+        if etype not in self.stats.events:
+            log.warning("%s: ignored watch event of unknown type %r", name, etype)
+            return
+        self.stats.events[etype] += 1
+        if etype == "ERROR":
+            raise _status_error(_status_code(event.object), bytes(event.object))
+        self._progress = True
+        self.stats.last_sync = time.time()
+        if etype == "BOOKMARK":
+            _, rv = _identity(kind, event.object)
+            self._rv = rv or self._rv
+            return
+        obj = self._decode(event.object)
+        if obj is None:
+            # Skip it, but move past it: the server would only send the same object again.
+            _, rv = _identity(kind, event.object)
+            self._rv = rv or self._rv
+            return
+        self._rv = obj.metadata.resource_version or self._rv
+        try:
+            if etype == "DELETED":
+                self._sink.delete(kind, obj)
+            else:
+                self._sink.upsert(kind, obj)
+        except Exception:
+            log.exception(
+                "%s: the state rejected %s %s", name, etype, object_name(kind, obj.metadata)
+            )
+
+
+def _status_code(raw: bytes) -> int:
+    try:
+        return _status_decoder.decode(raw).code or 500
+    except msgspec.DecodeError:
+        return 500
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ApiError) and exc.code in (401, 403):
+        return f"{exc} (check the credentials and RBAC: gpucost needs list and watch)"
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, ApiError) else str(exc)
+
+
+# --- the entry point -------------------------------------------------------------------------
+
+
+class ClusterWatcher:
+    """Keep `sink` in step with the cluster: one list/watch loop per resource.
+
+    `node_name` selects DaemonSet mode: only that node and the pods bound to it are watched
+    (field selectors), while namespaces, ReplicaSets and Jobs stay cluster-wide because owner
+    chains cross nodes.
+    """
+
+    def __init__(
+        self,
+        sink: ObjectSink,
+        config: kubernetes.client.Configuration,
+        node_name: str | None = None,
+        resources: Sequence[str] = DEFAULT_RESOURCES,
+        settings: WatchSettings = WatchSettings(),
+    ) -> None:
+        unknown = [r for r in resources if r not in RESOURCES]
+        if unknown:
+            raise ValueError(f"unknown resources {unknown}; known: {', '.join(RESOURCES)}")
+        self._api = ApiClient(config)
+        self._watches: list[ResourceWatch] = []
+        for name in resources:
+            resource = RESOURCES[name]
+            selector = None
+            if node_name and resource.node_field:
+                selector = f"{resource.node_field}={node_name}"
+            self._watches.append(ResourceWatch(resource, sink, self._api, settings, selector))
+
+    async def run(self) -> None:
+        """Watch until cancelled. Errors are logged, counted and retried; none ends the run."""
+        await self._api.open()
+        try:
+            await asyncio.gather(*(w.run() for w in self._watches))
+        finally:
+            await self._api.close()
+
+    def synced(self) -> bool:
+        """True once every watched resource has completed its first list (readiness)."""
+        return all(w.stats.synced for w in self._watches)
+
+    def stats(self) -> dict[str, WatchStats]:
+        return {w.resource.name: w.stats for w in self._watches}
+
+    def metric_families(self) -> Iterator[MetricFamily]:
+        """Self-metrics of the watches, label `resource` (nodes, pods, ...)."""
+        watches = self._watches
+
+        def per_resource(value: Any) -> list[tuple[tuple[tuple[str, str], ...], float]]:
+            return [((("resource", w.resource.name),), float(value(w.stats))) for w in watches]
+
+        yield MetricFamily(
+            "gpucost_watch_events_total",
+            "counter",
+            "Watch events received, by resource and event type.",
+            [
+                ((("resource", w.resource.name), ("type", t)), float(n))
+                for w in watches
+                for t, n in w.stats.events.items()
+            ],
+        )
+        yield MetricFamily(
+            "gpucost_watch_restarts_total",
+            "counter",
+            "Watches started again, by reason: closed (ended by the server), gone (410, a "
+            "relist follows), error, stalled (no data, not even bookmarks), malformed.",
+            [
+                ((("resource", w.resource.name), ("reason", r)), float(n))
+                for w in watches
+                for r, n in w.stats.restarts.items()
+            ],
+        )
+        yield MetricFamily(
+            "gpucost_watch_relists_total",
+            "counter",
+            "Full lists after the first one, needed when the watch history was compacted.",
+            per_resource(lambda s: s.relists),
+        )
+        yield MetricFamily(
+            "gpucost_watch_decode_errors_total",
+            "counter",
+            "Objects or watch lines that could not be decoded and were skipped.",
+            per_resource(lambda s: s.decode_errors),
+        )
+        yield MetricFamily(
+            "gpucost_watch_last_sync_timestamp_seconds",
+            "gauge",
+            "Unix time the resource was last known current: a list completed, or a watch "
+            "event or bookmark arrived. 0 before the first list.",
+            per_resource(lambda s: s.last_sync),
+        )
+        yield MetricFamily(
+            "gpucost_watch_synced",
+            "gauge",
+            "1 once the resource's first list has completed.",
+            per_resource(lambda s: 1 if s.synced else 0),
+        )
