@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .nvml import NvmlSource, physical_gpus_and_model
 from .pricing import PricingConfig, PricingError, load_pricing
 from .server import Exporter, parse_listen_address, serve
 from .snapshot import Snapshot, SnapshotError, load_snapshot
@@ -95,7 +96,32 @@ def _check(args: argparse.Namespace) -> None:
             raise UsageError(str(exc)) from None
 
 
-def load_state(args: argparse.Namespace) -> tuple[CostState, Snapshot | None]:
+class NodeInventory:
+    """NVML's answer for the one node gpucost runs on (DaemonSet mode), for the cost model."""
+
+    def __init__(self, node_name: str, source: NvmlSource) -> None:
+        self.node_name = node_name
+        self.source = source
+        self._logged: set[str] = set()
+
+    def __call__(self, node: str) -> tuple[int, str]:
+        inventory = self.source.inventory
+        if node != self.node_name or inventory is None:
+            return 0, ""
+        return physical_gpus_and_model(inventory)
+
+    def refresh(self) -> bool:
+        """Re-read NVML; True when the inventory changed. Logs each failure reason once."""
+        before = self.source.inventory
+        if not self.source.refresh():
+            err = self.source.last_error
+            if err is not None and err.reason not in self._logged:
+                self._logged.add(err.reason)
+                log.warning("%s; using node labels for GPU inventory until NVML answers", err)
+        return self.source.inventory != before
+
+
+def load_state(args: argparse.Namespace, nvml: NodeInventory | None = None) -> tuple[CostState, Snapshot | None]:
     pricing_path = args.pricing_file
     files = list(args.from_file)
     if args.demo:
@@ -104,7 +130,7 @@ def load_state(args: argparse.Namespace) -> tuple[CostState, Snapshot | None]:
         pricing_path = pricing_path or str(d / "pricing.yaml")
     pricing = load_pricing(pricing_path) if pricing_path else PricingConfig()
     shard = Shard(args.shard or 0, args.total_shards or 1)
-    state = CostState(pricing, shard=shard)
+    state = CostState(pricing, shard=shard, nvml_inventory=nvml)
     if not files:
         return state, None
     snap = load_snapshot(files)
@@ -135,20 +161,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             level=args.log_level.upper(), stream=sys.stderr,
             format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
         )
-        state, snap = load_state(args)
+        nvml = NodeInventory(args.node_name, NvmlSource()) if args.nvml else None
+        if nvml is not None:
+            nvml.refresh()
+        state, snap = load_state(args, nvml)
     except (UsageError, PricingError, SnapshotError) as exc:
         print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
         return 2
     if args.once:
-        sys.stdout.write(state.render())
+        extra = nvml.source.metric_families(args.node_name) if nvml is not None else ()
+        sys.stdout.write(state.render(extra))
         return 0
     try:
-        return asyncio.run(_run(args, state, snap))
+        return asyncio.run(_run(args, state, snap, nvml))
     except KeyboardInterrupt:
         return 0
 
 
-async def _run(args: argparse.Namespace, state: CostState, snap: Snapshot | None) -> int:
+async def _refresh_nvml(nvml: NodeInventory, state: CostState, interval: float) -> None:
+    """Re-read NVML off the event loop (its calls block); re-price the node when it changed."""
+    while True:
+        await asyncio.sleep(interval)
+        if await asyncio.to_thread(nvml.refresh):
+            state.refresh_nodes()
+
+
+async def _run(
+    args: argparse.Namespace, state: CostState, snap: Snapshot | None, nvml: NodeInventory | None = None
+) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,6 +208,10 @@ async def _run(args: argparse.Namespace, state: CostState, snap: Snapshot | None
         sources.append(watcher.metric_families)
         ready = watcher.synced
         tasks.append(asyncio.create_task(watcher.run()))
+    if nvml is not None:
+        node_name = args.node_name
+        sources.append(lambda: nvml.source.metric_families(node_name))
+        tasks.append(asyncio.create_task(_refresh_nvml(nvml, state, args.nvml_refresh)))
     exporter = Exporter(state, sources=sources, ready=ready)
     log.info("gpucost %s serving on %s", __version__, args.listen)
     try:

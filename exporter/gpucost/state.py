@@ -144,11 +144,13 @@ class _NodeEntry:
         "instance_type",
         "labels",
         "name",
+        "obj",
         "price",
         "rates",
         "region",
         "zone",
     )
+    obj: Node  # as last seen, to re-derive inventory and price when NVML's answer changes
     name: str
     labels: dict[str, str]
     facts: NodeFacts
