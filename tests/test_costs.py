@@ -262,3 +262,10 @@ def test_replace_reconciles_deletions() -> None:
     s.flush()
     assert s.pod_cost(pod_key(b)) is None
     assert s.node_cost("cpu-1").idle["cpu"] == approx(0.60)
+
+
+def test_leaderworkerset_pods_are_charged_to_the_leaderworkerset() -> None:
+    # LWS pods belong to a StatefulSet the LWS owns; the LWS controller labels them.
+    p = pod("llm-0-1", "cpu-1", container(cpu="1"), owner=("StatefulSet", "llm-0", "ss-9"),
+            labels={"leaderworkerset.sigs.k8s.io/name": "llm"})
+    assert 'owner_kind="LeaderWorkerSet",owner_name="llm"' in engine([node("cpu-1"), p], PRICING).render()

@@ -17,8 +17,9 @@ Quantity = Union[str, int, float]
 ResourceList = dict[str, Quantity]
 
 
-class _Base(msgspec.Struct, rename="camel", omit_defaults=True):
-    pass
+class _Base(msgspec.Struct, rename="camel", omit_defaults=True, gc=False):
+    """gc=False: these records never form reference cycles, so the cyclic garbage collector
+    need not track (and repeatedly traverse) hundreds of thousands of them."""
 
 
 class OwnerReference(_Base):

@@ -33,18 +33,25 @@ def _is_pod_level(name: str) -> bool:
     return name in _POD_LEVEL_NAMES or name.startswith(_POD_LEVEL_PREFIXES)
 
 
+_parsed: dict[object, int] = {}  # quantity text -> nano-units; quantities repeat a lot
+
+
 def parse_resource_list(resources: ResourceList | None, where: str) -> Amounts:
     """Parse a ResourceList into nano-units; `where` names the field for error messages."""
     if not resources:
         return {}
     out: Amounts = {}
     for name, raw in resources.items():
-        try:
-            amount = parse_quantity(raw)
-        except QuantityError as exc:
-            raise RequestError(f"{where}[{name}]: {exc}") from None
-        if amount < 0:
-            raise RequestError(f"{where}[{name}]: negative quantity {raw!r}")
+        amount = _parsed.get(raw) if raw.__class__ is str else None
+        if amount is None:
+            try:
+                amount = parse_quantity(raw)
+            except QuantityError as exc:
+                raise RequestError(f"{where}[{name}]: {exc}") from None
+            if amount < 0:
+                raise RequestError(f"{where}[{name}]: negative quantity {raw!r}")
+            if raw.__class__ is str and len(_parsed) < 65536:
+                _parsed[raw] = amount
         out[name] = amount
     return out
 
@@ -146,6 +153,39 @@ def _resize_infeasible(pod: Pod) -> bool:
     )
 
 
+def _spec_aggregate(pod: Pod) -> Amounts:
+    spec = pod.spec
+    if spec.init_containers:
+        return _aggregate_from(pod, _from_spec) or {}
+    total: Amounts = {}
+    for i, c in enumerate(spec.containers or ()):
+        _add(total, container_requests(c, f"spec.containers[{i}]"))
+    return total
+
+
+def _status_may_differ(pod: Pod) -> bool:
+    """False when the resize status cannot change the result: no resize is pending and every
+    allocated or actual request in the status is the spec's request, as written."""
+    status = pod.status
+    if not status.container_statuses and not status.init_container_statuses:
+        return False
+    if status.conditions and any(c.type == "PodResizePending" for c in status.conditions):
+        return True
+    spec_requests = {}
+    for c in (*(pod.spec.containers or ()), *(pod.spec.init_containers or ())):
+        res = c.resources
+        if res is not None and res.limits and any(k not in (res.requests or {}) for k in res.limits):
+            return True  # defaulted requests: compare parsed amounts instead
+        spec_requests[c.name] = res.requests if res is not None else None
+    for s in (*(status.container_statuses or ()), *(status.init_container_statuses or ())):
+        requests = spec_requests.get(s.name)
+        if s.allocated_resources is not None and s.allocated_resources != requests:
+            return True
+        if s.resources is not None and s.resources.requests is not None and s.resources.requests != requests:
+            return True
+    return False
+
+
 def pod_requests(
     pod: Pod,
     *,
@@ -160,23 +200,16 @@ def pod_requests(
     Raises RequestError naming the field for a malformed or negative quantity.
     """
     spec = pod.spec
-    if not spec.init_containers and not use_status:
-        result: Amounts = {}
-        for i, c in enumerate(spec.containers or ()):
-            _add(result, container_requests(c, f"spec.containers[{i}]"))
-    else:
-        spec_agg = _aggregate_from(pod, _from_spec) or {}
-        if use_status and (pod.status.container_statuses or pod.status.init_container_statuses):
-            candidates = [] if _resize_infeasible(pod) else [spec_agg]
-            for source in (_from_allocated, _from_actual):
-                agg = _aggregate_from(pod, source)
-                if agg is not None:
-                    candidates.append(agg)
-            result = {}
-            for agg in candidates or [spec_agg]:
-                _max_into(result, agg)
-        else:
-            result = spec_agg
+    result = _spec_aggregate(pod)
+    if use_status and _status_may_differ(pod):
+        candidates = [] if _resize_infeasible(pod) else [result]
+        for source in (_from_allocated, _from_actual):
+            agg = _aggregate_from(pod, source)
+            if agg is not None:
+                candidates.append(agg)
+        result = {}
+        for agg in candidates or [_spec_aggregate(pod)]:
+            _max_into(result, agg)
     if spec.resources is not None and not skip_pod_level:
         pod_level = container_requests(Container(resources=spec.resources), "spec")
         for name, amount in pod_level.items():

@@ -14,6 +14,7 @@ pods + idle = node cost always holds and idle never goes negative.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,7 +24,9 @@ from typing import Union
 
 from . import __version__, catalog
 from .exposition import (
+    BlockedFamily,
     MetricFamily,
+    block_of,
     escape_label_value,
     format_value,
     header,
@@ -105,6 +108,7 @@ class _PodEntry:
 
     __slots__ = (
         "cpu_m",
+        "block",
         "dims",
         "gpu_units",
         "key",
@@ -123,6 +127,7 @@ class _PodEntry:
     owner_uid: str
     owner_kind: str
     owner_name: str
+    block: int  # hash block of the key in every pod family
     dims: tuple[str, ...]  # dimension label values found on the pod ("" = ask the namespace)
     cpu_m: int
     memory_b: int
@@ -217,6 +222,22 @@ def capacity_type(labels: Mapping[str, str]) -> str:
 
 Sink = Union[Node, Pod, Namespace, Controller]
 
+_NO_OWNER = ("", "", "")
+_LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
+_NO_GPUS: dict[str, int] = {}
+_NO_SHARES: dict[str, float] = {}
+_intern = sys.intern  # one shared string per namespace or node name, not one per pod
+
+
+_gpu_names: dict[str, bool] = {}
+
+
+def _is_gpu(name: str) -> bool:
+    known = _gpu_names.get(name)
+    if known is None:
+        known = _gpu_names[name] = is_gpu_resource(name)
+    return known
+
 
 class CostState:
     """The incremental cost engine. Not thread-safe: one event loop owns it."""
@@ -236,6 +257,13 @@ class CostState:
         self._dims = tuple(pricing.labels.items())
         self._dim_keys = frozenset(k for _, keys in self._dims for k in keys)
         self._no_dims = ("",) * len(self._dims)
+        self._dim_names = tuple(label for label, _ in self._dims)
+        # (namespace, pod's own dimension values) -> rendered dimension labels
+        self._dims_text: dict[tuple[str, tuple[str, ...]], str] = {}
+        # the common case, one Kubernetes key per dimension, takes a faster path
+        self._dim_first_keys = (
+            tuple(keys[0] for _, keys in self._dims) if all(len(k) == 1 for _, k in self._dims) else None
+        )
         self._nodes: dict[str, _NodeEntry] = {}
         self._pods: dict[str, _PodEntry] = {}
         self._reserved: dict[str, _Reserved] = {}
@@ -248,12 +276,14 @@ class CostState:
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
         self._dirty_nodes: dict[str, None] = {}
         self._dirty_pods: dict[str, None] = {}
-        self._pod_lines: tuple[dict[str, str], ...] = tuple({} for _ in POD_FAMILIES)
-        self._node_lines: tuple[dict[str, str], ...] = tuple({} for _ in NODE_FAMILIES)
         self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
         cur = pricing.currency
-        self._pod_headers = tuple(header(n, "gauge", h.format(currency=cur)) for n, h in POD_FAMILIES)
-        self._node_headers = tuple(header(n, t, h.format(currency=cur)) for n, t, h in NODE_FAMILIES)
+        self._pod_families = tuple(
+            BlockedFamily(header(n, "gauge", h.format(currency=cur))) for n, h in POD_FAMILIES
+        )
+        self._node_families = tuple(
+            BlockedFamily(header(n, t, h.format(currency=cur))) for n, t, h in NODE_FAMILIES
+        )
         self.version = 0  # bumps whenever rendered output may have changed
         self.last_update = 0.0
 
@@ -320,6 +350,7 @@ class CostState:
                 self._dirty_nodes[key] = None
         elif kind == "Namespace":
             if self._ns_labels.pop(key, None) is not None:
+                self._forget_dims(key)
                 self._dirty_pods |= self._pods_by_ns.get(key, {})
         elif kind in self._controller_keys:
             self._controller_keys[kind].discard(key)
@@ -352,18 +383,33 @@ class CostState:
         else:
             entry = self._pods[key] = _PodEntry()
             entry.key = key
-        entry.namespace = meta.namespace or "default"
+            entry.block = block_of(key)
+        entry.namespace = _intern(meta.namespace or "default")
         entry.name = meta.name
-        entry.node = node
-        entry.owner_kind, entry.owner_name, entry.owner_uid = _controller_ref(meta) or ("", "", "")
+        entry.node = _intern(node)
+        entry.owner_kind, entry.owner_name, entry.owner_uid = _controller_ref(meta) or _NO_OWNER
         labels = meta.labels
-        entry.dims = tuple(_first_label(labels, keys) for _, keys in self._dims) if labels else self._no_dims
-        entry.cpu_m = milli_value(amounts.get("cpu", 0))
-        entry.memory_b = value(amounts.get("memory", 0))
-        entry.gpu_units = {
-            name: value(amount) for name, amount in amounts.items()
-            if amount > 0 and is_gpu_resource(name)
-        }
+        if labels and entry.owner_kind == "StatefulSet" and _LWS_NAME in labels:
+            # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
+            # not watched (RBAC stays minimal), but the LWS controller labels its pods.
+            entry.owner_kind, entry.owner_name = "LeaderWorkerSet", labels[_LWS_NAME]
+        if not labels:
+            entry.dims = self._no_dims
+        elif self._dim_first_keys is not None:
+            entry.dims = tuple([labels.get(k, "") for k in self._dim_first_keys])
+        else:
+            entry.dims = tuple([_first_label(labels, keys) for _, keys in self._dims])
+        cpu = amounts.get("cpu", 0)
+        memory = amounts.get("memory", 0)
+        entry.cpu_m = -(-cpu // 1_000_000)  # MilliValue(), rounded up
+        entry.memory_b = -(-memory // 1_000_000_000)  # Value(), rounded up
+        if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
+            entry.gpu_units = {
+                name: value(amount) for name, amount in amounts.items()
+                if amount > 0 and _is_gpu(name)
+            }
+        else:
+            entry.gpu_units = _NO_GPUS
         self._pods_by_ns.setdefault(entry.namespace, {})[key] = None
         if entry.owner_uid:
             self._pods_by_owner.setdefault(entry.owner_uid, {})[key] = None
@@ -482,6 +528,7 @@ class CostState:
         labels = {k: v for k, v in (meta.labels or {}).items() if k in self._dim_keys}
         if self._ns_labels.get(meta.name) != labels or meta.name not in self._ns_labels:
             self._ns_labels[meta.name] = labels
+            self._forget_dims(meta.name)
             self._dirty_pods |= self._pods_by_ns.get(meta.name, {})
 
     def _upsert_controller(self, kind: str, meta: ObjectMeta) -> None:
@@ -539,11 +586,12 @@ class CostState:
     def _refresh_node(self, name: str, dirty_pods: dict[str, None]) -> None:
         entry = self._nodes.get(name)
         r = self._reserved.get(name)
-        for lines in self._node_lines:
-            lines.pop(name, None)
         for res in RESOURCES:
             self._overcommitted[res].discard(name)
         if entry is None:
+            block = block_of(name)
+            for family in self._node_families:
+                family.pop(block, name)
             if r is not None:
                 dirty_pods |= r.pods  # their node is gone: drop their series
                 if not r.pods:
@@ -559,6 +607,10 @@ class CostState:
             self._overcommitted[res].add(name)
         if self.shard.owns(name):
             self._render_node(entry, cost)
+        else:
+            block = block_of(name)
+            for family in self._node_families:
+                family.pop(block, name)
 
     def node_cost(self, name: str) -> NodeCost:
         """A node's hourly cost and idle cost by resource (call flush() first)."""
@@ -602,6 +654,8 @@ class CostState:
     def _pod_cost(entry: _PodEntry, node: _NodeEntry) -> PodCost:
         assert node.rates is not None  # set by flush() before any pod is costed
         cpu_rate, mem_rate, gpu_rate, gpus = node.rates
+        if not entry.gpu_units:
+            return PodCost(entry.cpu_m * cpu_rate, entry.memory_b * mem_rate, 0.0, _NO_SHARES)
         shares = {name: float(n * gpus.weight(name)) for name, n in entry.gpu_units.items()}
         equivalents = sum((n * gpus.weight(name) for name, n in entry.gpu_units.items()), Fraction(0))
         return PodCost(
@@ -617,47 +671,59 @@ class CostState:
         entry = self._pods.get(key)
         node = self._nodes.get(entry.node) if entry is not None else None
         if entry is None or node is None or node.rates is None or not self.shard.owns(key):
-            for lines in self._pod_lines:
-                lines.pop(key, None)
+            block = entry.block if entry is not None else block_of(key)
+            for family in self._pod_families:
+                family.pop(block, key)
             return
         cost = self._pod_cost(entry, node)
         owner_kind, owner_name = self._workload(entry)
-        ns_labels = self._ns_labels.get(entry.namespace, {})
-        dims = "".join(
-            f',{label}="{escape_label_value(v or _first_label(ns_labels, keys))}"'
-            for (label, keys), v in zip(self._dims, entry.dims, strict=False)
-        )
-        block = (
-            f'namespace="{escape_label_value(entry.namespace)}",pod="{escape_label_value(entry.name)}",'
+        dims = self._dims_text.get((entry.namespace, entry.dims))
+        if dims is None:
+            dims = self._dims_text[entry.namespace, entry.dims] = self._render_dims(entry)
+        labels = (
+            f'{{namespace="{escape_label_value(entry.namespace)}",pod="{escape_label_value(entry.name)}",'
             f'node="{escape_label_value(entry.node)}",owner_kind="{escape_label_value(owner_kind)}",'
             f'owner_name="{escape_label_value(owner_name)}"{dims}'
         )
-        cpu_lines, mem_lines, gpu_cost_lines, gpu_lines = self._pod_lines
-        cpu_lines[key] = f"gpucost_pod_cpu_cost_per_hour{{{block}}} {format_value(cost.cpu)}\n"
-        mem_lines[key] = f"gpucost_pod_memory_cost_per_hour{{{block}}} {format_value(cost.memory)}\n"
+        cpu, mem, gpu_cost, gpu = self._pod_families
+        block = entry.block
+        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {format_value(cost.cpu)}\n")
+        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {format_value(cost.memory)}\n")
         if cost.gpus:
-            gpu_cost_lines[key] = f"gpucost_pod_gpu_reserved_cost_per_hour{{{block}}} {format_value(cost.gpu)}\n"
-            gpu_lines[key] = "".join(
-                f'gpucost_pod_gpu_reserved{{{block},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
+            gpu_cost.set(block, key, f"gpucost_pod_gpu_reserved_cost_per_hour{labels}}} {format_value(cost.gpu)}\n")
+            gpu.set(block, key, "".join(
+                f'gpucost_pod_gpu_reserved{labels},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
                 for res, share in sorted(cost.gpus.items())
-            )
+            ))
         else:
-            gpu_cost_lines.pop(key, None)
-            gpu_lines.pop(key, None)
+            gpu_cost.pop(block, key)
+            gpu.pop(block, key)
+
+    def _forget_dims(self, namespace: str) -> None:
+        for cached in [k for k in self._dims_text if k[0] == namespace]:
+            del self._dims_text[cached]
+
+    def _render_dims(self, entry: _PodEntry) -> str:
+        """`,team="a",product="b"`: the pod's own label, else its namespace's."""
+        ns_labels = self._ns_labels.get(entry.namespace) or {}
+        return "".join(
+            f',{label}="{escape_label_value(v or _first_label(ns_labels, keys))}"'
+            for (label, keys), v in zip(self._dims, entry.dims, strict=True)
+        )
 
     def _render_node(self, entry: _NodeEntry, cost: NodeCost) -> None:
         n = escape_label_value(entry.name)
-        cost_lines, idle_lines, info_lines, gpus_lines, gpu_info_lines, defaulted_lines = self._node_lines
-        cost_lines[entry.name] = "".join(
+        texts: list[str | None] = [None] * len(NODE_FAMILIES)
+        texts[0] = "".join(
             f'gpucost_node_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
             for res, v in cost.cost.items()
         )
-        idle_lines[entry.name] = "".join(
+        texts[1] = "".join(
             f'gpucost_node_idle_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
             for res, v in cost.idle.items()
         )
         gpus = entry.gpus
-        info_lines[entry.name] = (
+        texts[2] = (
             f'gpucost_node_info{{node="{n}",instance_type="{escape_label_value(entry.instance_type)}",'
             f'region="{escape_label_value(entry.region)}",zone="{escape_label_value(entry.zone)}",'
             f'capacity_type="{escape_label_value(entry.capacity_type)}",'
@@ -665,16 +731,23 @@ class CostState:
             f'price_source="{entry.price.source}"}} 1\n'
         )
         if gpus.physical:
-            gpus_lines[entry.name] = f'gpucost_node_gpus{{node="{n}"}} {gpus.physical}\n'
-            gpu_info_lines[entry.name] = (
+            texts[3] = f'gpucost_node_gpus{{node="{n}"}} {gpus.physical}\n'
+            texts[4] = (
                 f'gpucost_node_gpu_info{{node="{n}",gpu_model="{escape_label_value(gpus.model)}",'
                 f'vendor="{gpus.vendor}",sharing="{gpus.sharing}",mig_strategy="{gpus.mig_strategy}",'
                 f'source="{gpus.source}"}} 1\n'
             )
         if entry.price.gpu_price_defaulted:
-            defaulted_lines[entry.name] = (
+            texts[5] = (
                 f'gpucost_gpu_price_defaulted{{node="{n}",gpu_model="{escape_label_value(gpus.model)}"}} 1\n'
             )
+        block = block_of(entry.name)
+        for family, text in zip(self._node_families, texts, strict=True):
+            if text is None:
+                family.pop(block, entry.name)
+            else:
+                family.set(block, entry.name, text)
+
 
     def skipped_counts(self) -> dict[tuple[str, str], int]:
         """Objects currently left out, by (kind, reason); pods on unknown nodes included."""
@@ -719,26 +792,27 @@ class CostState:
             [((), self.last_update)],
         )
 
+    def families(self) -> tuple[BlockedFamily, ...]:
+        """The per-object families, in exposition order (call flush() first)."""
+        return self._pod_families + self._node_families
+
+    def tail(self, extra: Iterable[MetricFamily] = (), started: float | None = None) -> bytes:
+        """The small families rendered per scrape; the scrape duration counts from `started`."""
+        parts = [render_family(f) for f in self.info_families()]
+        parts.extend(render_family(f) for f in extra)
+        elapsed = time.perf_counter() - started if started is not None else 0.0
+        parts.append(render_family(MetricFamily(
+            "gpucost_scrape_duration_seconds", "gauge", "Seconds spent building this exposition.",
+            [((), elapsed)],
+        )))
+        return "".join(parts).encode()
+
     def render(self, extra: Iterable[MetricFamily] = ()) -> str:
-        """The whole exposition: per-object families, then info and self-metric families."""
+        """The whole exposition as text: per-object families, then info and self-metrics."""
         started = time.perf_counter()
         self.flush()
-        parts: list[str] = []
-        headers = self._pod_headers + self._node_headers
-        for head, lines in zip(headers, self._pod_lines + self._node_lines, strict=True):
-            if lines:
-                parts.append(head)
-                parts.append("".join(lines.values()))
-        for family in self.info_families():
-            parts.append(render_family(family))
-        for family in extra:
-            parts.append(render_family(family))
-        parts.append(render_family(MetricFamily(
-            "gpucost_scrape_duration_seconds", "gauge",
-            "Seconds spent building this exposition.",
-            [((), time.perf_counter() - started)],
-        )))
-        return "".join(parts)
+        body = b"".join(f.text() for f in self.families())
+        return (body + self.tail(extra, started)).decode()
 
 
 def _idle(cost: float, allocatable: int, reserved: int) -> float:
