@@ -8,7 +8,6 @@ every scrape (self-metrics) are rendered from `MetricFamily` records.
 from __future__ import annotations
 
 import gzip
-import math
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from aiohttp import web
 
 from . import __version__
-from .exposition import CONTENT_TYPE, MetricFamily
+from .exposition import CONTENT_TYPE, GZIP_LEVEL, SMALL_FAMILY_BYTES, MetricFamily
 from .state import CostState
 
 log = logging.getLogger("gpucost.server")
@@ -34,7 +34,13 @@ reserves, and reports per node the cost nobody reserved.</p>
 
 
 class Exporter:
-    """Renders the state for scrapes. Concurrent scrapes of the same state share one render."""
+    """Renders the state for scrapes.
+
+    Concurrent scrapes (an HA Prometheus pair, a person with curl) that arrive while a render
+    of the same encoding is under way wait for it and share its bytes. Compression of the
+    blocks that changed runs in a worker thread (zlib releases the GIL), so watch events keep
+    being applied during a scrape.
+    """
 
     def __init__(
         self,
@@ -46,35 +52,70 @@ class Exporter:
         self.state = state
         self.sources = list(sources)
         self.ready = ready
-        self._pending: asyncio.Future[bytes] | None = None
-        self.scrapes = 0
+        self._pending: dict[bool, asyncio.Future[bytes]] = {}
+        self.renders = 0
+
+    def _extra(self) -> list[MetricFamily]:
+        return [family for source in self.sources for family in source()]
 
     def render(self) -> bytes:
-        extra = [family for source in self.sources for family in source()]
-        return self.state.render(extra).encode()
+        """The plain-text exposition, rendered on the calling thread."""
+        return self.state.render(self._extra()).encode()
 
-    async def body(self) -> bytes:
-        """The exposition; a scrape arriving while another renders waits for that render."""
-        if self._pending is not None:
-            return await asyncio.shield(self._pending)
-        loop = asyncio.get_running_loop()
-        self._pending = loop.create_future()
+    async def body(self, gz: bool) -> bytes:
+        """The exposition, gzip-compressed when `gz`; shared by scrapes that overlap."""
+        pending = self._pending.get(gz)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._pending[gz] = future
         try:
-            data = self.render()
-            self._pending.set_result(data)
+            data = await (self._gzip() if gz else self._plain())
+            future.set_result(data)
             return data
         except BaseException as exc:
-            self._pending.set_exception(exc)
+            future.set_exception(exc)
+            future.exception()  # retrieved: nobody else may be waiting
             raise
         finally:
-            self._pending = None
+            del self._pending[gz]
+
+    async def _plain(self) -> bytes:
+        self.renders += 1
+        started = time.perf_counter()
+        self.state.flush()
+        body = b"".join(family.text() for family in self.state.families())
+        return body + self.state.tail(self._extra(), started)
+
+    async def _gzip(self) -> bytes:
+        self.renders += 1
+        started = time.perf_counter()
+        self.state.flush()
+        families = self.state.families()
+        jobs = [
+            (family, block, version, text)
+            for family in families if family.size() >= SMALL_FAMILY_BYTES
+            for block, version, text in family.stale_blocks()
+        ]
+        if jobs:
+            members = await asyncio.to_thread(_compress_all, [text for *_, text in jobs])
+            for (family, block, version, _), member in zip(jobs, members, strict=True):
+                family.store_gzip(block, version, member)
+        # Assemble on the event loop: families only change in flush(), so this is one state.
+        parts: list[bytes] = []
+        for family in families:
+            if family.size() >= SMALL_FAMILY_BYTES:
+                parts.extend(family.gzip_members())
+            elif family.size():
+                parts.append(gzip.compress(family.text(), GZIP_LEVEL))
+        parts.append(gzip.compress(self.state.tail(self._extra(), started), GZIP_LEVEL))
+        return b"".join(parts)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
-        self.scrapes += 1
-        data = await self.body()
+        gz = "gzip" in request.headers.get("Accept-Encoding", "")
+        data = await self.body(gz)
         headers = {"Content-Type": CONTENT_TYPE}
-        if "gzip" in request.headers.get("Accept-Encoding", ""):
-            data = gzip.compress(data, compresslevel=1)
+        if gz:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=data, headers=headers)
 
@@ -96,6 +137,10 @@ class Exporter:
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/", self.landing)
         return app
+
+
+def _compress_all(texts: list[bytes]) -> list[bytes]:
+    return [gzip.compress(text, GZIP_LEVEL) for text in texts]
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
