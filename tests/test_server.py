@@ -9,9 +9,10 @@ import threading
 
 import pytest
 
-from builders import container, decode, engine, node, pod
 from gpucost import server
 from gpucost.server import Exporter
+
+from builders import container, decode, engine, node, pod
 
 
 def big_cluster(pods: int = 8000) -> list[dict]:
