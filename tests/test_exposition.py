@@ -65,3 +65,29 @@ def test_promtool_check_metrics_is_clean() -> None:
     assert promtool, "promtool is missing: run the README test command, which installs Debian's prometheus package"
     out = subprocess.run([promtool, "check", "metrics"], input=awkward_cluster(), capture_output=True, text=True)
     assert out.returncode == 0 and out.stdout == "" and out.stderr == "", out.stdout + out.stderr
+
+
+def test_cached_text_equals_samples_computed_afresh() -> None:
+    # The scrape path renders cached text; CostState.series() computes the same samples
+    # directly. They must agree sample for sample, escapes and GPU series included.
+    objs = [
+        node("n-1", labels={"nvidia.com/gpu.product": "NVIDIA-B999"}, extra={"nvidia.com/gpu": "4"}),
+        node("n-2", labels={"nvidia.com/mig.strategy": "mixed", "nvidia.com/gpu.count": "1"},
+             extra={"nvidia.com/mig-1g.10gb": "7"}),
+        namespace("ml", team='odd"team\\x'),
+        pod("p-1", "n-1", container(cpu="1", memory="1Gi", limits={"nvidia.com/gpu": "3"}), namespace="ml"),
+        pod("p-2", "n-2", container(cpu="2", limits={"nvidia.com/mig-1g.10gb": "2"}), namespace="ml",
+            labels={"product": "x\ny"}),
+    ]
+    state = engine(objs)
+    rendered = {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in text_string_to_metric_families(state.render())
+        for s in f.samples
+        if s.name.startswith(("gpucost_pod_", "gpucost_node_", "gpucost_gpu_price"))
+    }
+    fresh = {(name, tuple(sorted(labels)), value) for name, labels, value in state.series()}
+    assert rendered == fresh
+    # 2 pods x (cpu, memory, gpu cost, gpu reserved); 2 nodes x (3 cost + 3 idle + info + gpus +
+    # gpu_info + defaulted: n-1's model is unknown, n-2 has no product label at all)
+    assert len(fresh) == 2 * 4 + 2 * (3 + 3 + 1 + 1 + 1 + 1)

@@ -15,13 +15,17 @@ from typing import NamedTuple
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+#: One sample: (label name, value) pairs in order, and the value.
+Sample = tuple[Sequence[tuple[str, str]], float]
+
+
 class MetricFamily(NamedTuple):
     """A small family rendered per scrape. Labels are (name, value) pairs, in order."""
 
     name: str
     type: str  # "gauge" | "counter"
     help: str
-    samples: Sequence[tuple[Sequence[tuple[str, str]], float]]
+    samples: Sequence[Sample]
 
 
 def escape_label_value(value: str) -> str:

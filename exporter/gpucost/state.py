@@ -17,7 +17,7 @@ import logging
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
@@ -26,11 +26,13 @@ from . import __version__, catalog
 from .exposition import (
     BlockedFamily,
     MetricFamily,
+    Sample,
     block_of,
     escape_label_value,
     format_value,
     header,
     render_family,
+    sample_line,
 )
 from .gpu import NodeGpus, is_gpu_resource, node_gpus
 from .objects import Controller, Namespace, Node, ObjectMeta, Pod, object_name
@@ -703,51 +705,82 @@ class CostState:
         for cached in [k for k in self._dims_text if k[0] == namespace]:
             del self._dims_text[cached]
 
-    def _render_dims(self, entry: _PodEntry) -> str:
-        """`,team="a",product="b"`: the pod's own label, else its namespace's."""
+    def _dim_values(self, entry: _PodEntry) -> tuple[str, ...]:
+        """Dimension label values: the pod's own label, else its namespace's."""
         ns_labels = self._ns_labels.get(entry.namespace) or {}
-        return "".join(
-            f',{label}="{escape_label_value(v or _first_label(ns_labels, keys))}"'
-            for (label, keys), v in zip(self._dims, entry.dims, strict=True)
+        return tuple(
+            v or _first_label(ns_labels, keys) for (_, keys), v in zip(self._dims, entry.dims, strict=True)
         )
+
+    def _render_dims(self, entry: _PodEntry) -> str:
+        """`,team="a",product="b"` for the pod."""
+        return "".join(
+            f',{label}="{escape_label_value(v)}"'
+            for label, v in zip(self._dim_names, self._dim_values(entry), strict=True)
+        )
+
+    def _node_series(self, entry: _NodeEntry, cost: NodeCost) -> list[list[Sample]]:
+        """Per node family (NODE_FAMILIES order), the node's samples."""
+        node = ("node", entry.name)
+        gpus = entry.gpus
+        out: list[list[Sample]] = [
+            [((node, ("resource", res)), v) for res, v in cost.cost.items()],
+            [((node, ("resource", res)), v) for res, v in cost.idle.items()],
+            [((node, ("instance_type", entry.instance_type), ("region", entry.region),
+               ("zone", entry.zone), ("capacity_type", entry.capacity_type),
+               ("gpu_model", gpus.model if gpus.physical else ""),
+               ("price_source", entry.price.source)), 1)],
+            [], [], [],
+        ]
+        if gpus.physical:
+            out[3].append(((node,), gpus.physical))
+            out[4].append(((node, ("gpu_model", gpus.model), ("vendor", gpus.vendor),
+                            ("sharing", gpus.sharing), ("mig_strategy", gpus.mig_strategy),
+                            ("source", gpus.source)), 1))
+        if entry.price.gpu_price_defaulted:
+            out[5].append(((node, ("gpu_model", gpus.model)), 1))
+        return out
 
     def _render_node(self, entry: _NodeEntry, cost: NodeCost) -> None:
-        n = escape_label_value(entry.name)
-        texts: list[str | None] = [None] * len(NODE_FAMILIES)
-        texts[0] = "".join(
-            f'gpucost_node_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
-            for res, v in cost.cost.items()
-        )
-        texts[1] = "".join(
-            f'gpucost_node_idle_cost_per_hour{{node="{n}",resource="{res}"}} {format_value(v)}\n'
-            for res, v in cost.idle.items()
-        )
-        gpus = entry.gpus
-        texts[2] = (
-            f'gpucost_node_info{{node="{n}",instance_type="{escape_label_value(entry.instance_type)}",'
-            f'region="{escape_label_value(entry.region)}",zone="{escape_label_value(entry.zone)}",'
-            f'capacity_type="{escape_label_value(entry.capacity_type)}",'
-            f'gpu_model="{escape_label_value(gpus.model if gpus.physical else "")}",'
-            f'price_source="{entry.price.source}"}} 1\n'
-        )
-        if gpus.physical:
-            texts[3] = f'gpucost_node_gpus{{node="{n}"}} {gpus.physical}\n'
-            texts[4] = (
-                f'gpucost_node_gpu_info{{node="{n}",gpu_model="{escape_label_value(gpus.model)}",'
-                f'vendor="{gpus.vendor}",sharing="{gpus.sharing}",mig_strategy="{gpus.mig_strategy}",'
-                f'source="{gpus.source}"}} 1\n'
-            )
-        if entry.price.gpu_price_defaulted:
-            texts[5] = (
-                f'gpucost_gpu_price_defaulted{{node="{n}",gpu_model="{escape_label_value(gpus.model)}"}} 1\n'
-            )
         block = block_of(entry.name)
-        for family, text in zip(self._node_families, texts, strict=True):
-            if text is None:
-                family.pop(block, entry.name)
+        for family, (name, _, _), samples in zip(
+            self._node_families, NODE_FAMILIES, self._node_series(entry, cost), strict=True
+        ):
+            if samples:
+                family.set(block, entry.name, "".join(sample_line(name, labels, v) for labels, v in samples))
             else:
-                family.set(block, entry.name, text)
+                family.pop(block, entry.name)
 
+    def series(self) -> Iterator[tuple[str, Sequence[tuple[str, str]], float]]:
+        """Every per-object sample this shard serves, as (family, labels, value), computed
+        afresh from the state. The scrape path renders the same samples from cached text;
+        this is the straightforward way, used to check it and as the benchmark's baseline."""
+        self.flush()
+        label_names = ("namespace", "pod", "node", "owner_kind", "owner_name") + self._dim_names
+        cpu, mem, gpu_cost, gpu = (name for name, _ in POD_FAMILIES)
+        for key, entry in self._pods.items():
+            node = self._nodes.get(entry.node)
+            if node is None or node.rates is None or not self.shard.owns(key):
+                continue
+            cost = self._pod_cost(entry, node)
+            labels = tuple(zip(label_names, self._pod_label_values(entry), strict=True))
+            yield cpu, labels, cost.cpu
+            yield mem, labels, cost.memory
+            if cost.gpus:
+                yield gpu_cost, labels, cost.gpu
+                for res, share in sorted(cost.gpus.items()):
+                    yield gpu, (*labels, ("resource", res)), share
+        for name, node_entry in self._nodes.items():
+            if not self.shard.owns(name) or node_entry.rates is None:
+                continue
+            node_samples = self._node_series(node_entry, self.node_cost(name))
+            for (family, _, _), samples in zip(NODE_FAMILIES, node_samples, strict=True):
+                for node_labels, v in samples:
+                    yield family, node_labels, float(v)
+
+    def _pod_label_values(self, entry: _PodEntry) -> tuple[str, ...]:
+        owner_kind, owner_name = self._workload(entry)
+        return (entry.namespace, entry.name, entry.node, owner_kind, owner_name, *self._dim_values(entry))
 
     def skipped_counts(self) -> dict[tuple[str, str], int]:
         """Objects currently left out, by (kind, reason); pods on unknown nodes included."""
