@@ -8,9 +8,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .nvml import NvmlSource, physical_gpus_and_model
@@ -18,6 +18,9 @@ from .pricing import PricingConfig, PricingError, load_pricing
 from .server import Exporter, parse_listen_address, serve
 from .snapshot import Snapshot, SnapshotError, load_snapshot
 from .state import CostState, Shard
+
+if TYPE_CHECKING:  # the kubernetes package is slow to import; --once and --demo never need it
+    from .kubeapi import ClusterWatcher, WatchSettings
 
 log = logging.getLogger("gpucost")
 
@@ -178,6 +181,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def live_source(
+    state: CostState, config: Any, node_name: str | None, settings: WatchSettings | None = None
+) -> tuple[ClusterWatcher, list[Coroutine[Any, Any, None]]]:
+    """Wire the Kubernetes watch into the state: the watcher (readiness, self-metrics) and the
+    coroutines to run (the watches; a flush loop that keeps rendered series current)."""
+    from .kubeapi import ClusterWatcher, WatchSettings  # noqa: F811 - the runtime import
+
+    watcher = ClusterWatcher(state, config, node_name=node_name, settings=settings or WatchSettings())
+    state.confirmed = lambda: min((w.last_sync for w in watcher.stats().values()), default=0.0)
+    return watcher, [watcher.run(), _flush_continuously(state)]
+
+
+async def _flush_continuously(state: CostState, interval: float = 1.0) -> None:
+    """Apply watch events to the rendered series between scrapes, so a scrape finds little to
+    do (the first one after a 150k-pod sync would otherwise render everything)."""
+    while True:
+        await asyncio.sleep(interval)
+        state.flush()
+
+
 async def _refresh_nvml(nvml: NodeInventory, state: CostState, interval: float) -> None:
     """Re-read NVML off the event loop (its calls block); re-price the node when it changed."""
     while True:
@@ -194,20 +217,20 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     sources = []
-    tasks = []
+    tasks: list[asyncio.Task[None]] = []
     ready = lambda: True
     if snap is None:
-        from .kubeapi import ClusterWatcher, load_configuration
+        from .kubeapi import load_configuration
 
         try:
             config = load_configuration(args.kubeconfig)
         except Exception as exc:  # noqa: BLE001 - any config failure is a usage error
             print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
             return 2
-        watcher = ClusterWatcher(state, config, node_name=args.node_name)
+        watcher, jobs = live_source(state, config, args.node_name)
         sources.append(watcher.metric_families)
         ready = watcher.synced
-        tasks.append(asyncio.create_task(watcher.run()))
+        tasks.extend(asyncio.create_task(job) for job in jobs)
     if nvml is not None:
         node_name = args.node_name
         sources.append(lambda: nvml.source.metric_families(node_name))

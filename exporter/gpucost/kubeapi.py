@@ -295,6 +295,16 @@ _status_decoder = msgspec.json.Decoder(_Status)
 _identity_decoder = msgspec.json.Decoder(_Identity)
 
 
+def decode_page(body: bytes) -> _List:
+    """One list response; its items stay raw so each decodes (or fails) on its own."""
+    return _list_decoder.decode(body)
+
+
+def decode_event(line: bytes) -> _Event:
+    """One watch event line; its object stays raw."""
+    return _event_decoder.decode(line)
+
+
 def _status_error(code: int, body: bytes) -> Exception:
     try:
         status = _status_decoder.decode(body)
@@ -439,7 +449,7 @@ class ResourceWatch:
             finally:
                 resp.release()
             try:
-                page = _list_decoder.decode(body)
+                page = decode_page(body)
             except msgspec.DecodeError as exc:
                 raise ApiError(200, "", f"undecodable list response: {exc}") from exc
             for raw in page.items or ():
@@ -519,7 +529,7 @@ class ResourceWatch:
         """Apply one watch event to the sink and move the resourceVersion on."""
         name, kind = self.resource.name, self.resource.kind
         try:
-            event = _event_decoder.decode(line)
+            event = decode_event(line)
         except msgspec.DecodeError as exc:
             self.stats.decode_errors += 1
             raise _Malformed(str(exc)) from exc

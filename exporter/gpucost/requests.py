@@ -40,18 +40,20 @@ def parse_resource_list(resources: ResourceList | None, where: str) -> Amounts:
     """Parse a ResourceList into nano-units; `where` names the field for error messages."""
     if not resources:
         return {}
+    try:  # fast path: every quantity seen before (only valid, non-negative texts are cached)
+        return {name: _parsed[raw] for name, raw in resources.items()}
+    except KeyError:
+        pass
     out: Amounts = {}
     for name, raw in resources.items():
-        amount = _parsed.get(raw) if raw.__class__ is str else None
-        if amount is None:
-            try:
-                amount = parse_quantity(raw)
-            except QuantityError as exc:
-                raise RequestError(f"{where}[{name}]: {exc}") from None
-            if amount < 0:
-                raise RequestError(f"{where}[{name}]: negative quantity {raw!r}")
-            if raw.__class__ is str and len(_parsed) < 65536:
-                _parsed[raw] = amount
+        try:
+            amount = parse_quantity(raw)
+        except QuantityError as exc:
+            raise RequestError(f"{where}[{name}]: {exc}") from None
+        if amount < 0:
+            raise RequestError(f"{where}[{name}]: negative quantity {raw!r}")
+        if raw.__class__ is str and len(_parsed) < 65536:
+            _parsed[raw] = amount
         out[name] = amount
     return out
 
@@ -167,21 +169,25 @@ def _status_may_differ(pod: Pod) -> bool:
     """False when the resize status cannot change the result: no resize is pending and every
     allocated or actual request in the status is the spec's request, as written."""
     status = pod.status
-    if not status.container_statuses and not status.init_container_statuses:
+    statuses = status.container_statuses
+    if not statuses and not status.init_container_statuses:
         return False
-    if status.conditions and any(c.type == "PodResizePending" for c in status.conditions):
+    if status.init_container_statuses or (
+        status.conditions and any(c.type == "PodResizePending" for c in status.conditions)
+    ):
         return True
-    spec_requests = {}
-    for c in (*(pod.spec.containers or ()), *(pod.spec.init_containers or ())):
+    containers = pod.spec.containers or ()
+    if len(containers) != len(statuses or ()):
+        return True
+    for c, s in zip(containers, statuses or (), strict=True):  # the kubelet keeps spec order
         res = c.resources
-        if res is not None and res.limits and any(k not in (res.requests or {}) for k in res.limits):
-            return True  # defaulted requests: compare parsed amounts instead
-        spec_requests[c.name] = res.requests if res is not None else None
-    for s in (*(status.container_statuses or ()), *(status.init_container_statuses or ())):
-        requests = spec_requests.get(s.name)
+        requests = res.requests if res is not None else None
+        if c.name != s.name or (res is not None and res.limits and any(k not in (requests or {}) for k in res.limits)):
+            return True  # out of order, or requests defaulted from limits: compare parsed amounts
         if s.allocated_resources is not None and s.allocated_resources != requests:
             return True
-        if s.resources is not None and s.resources.requests is not None and s.resources.requests != requests:
+        actual = s.resources
+        if actual is not None and actual.requests is not None and actual.requests != requests:
             return True
     return False
 

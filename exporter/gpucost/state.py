@@ -287,6 +287,8 @@ class CostState:
             BlockedFamily(header(n, t, h.format(currency=cur))) for n, t, h in NODE_FAMILIES
         )
         self.version = 0  # bumps whenever rendered output may have changed
+        #: When sources can vouch for freshness (live watches), the time they last did.
+        self.confirmed: Callable[[], float] | None = None
         self.last_update = 0.0
 
     # ------------------------------------------------------------------ sink interface
@@ -389,7 +391,11 @@ class CostState:
         entry.namespace = _intern(meta.namespace or "default")
         entry.name = meta.name
         entry.node = _intern(node)
-        entry.owner_kind, entry.owner_name, entry.owner_uid = _controller_ref(meta) or _NO_OWNER
+        owner = _controller_ref(meta)
+        if owner is None:
+            entry.owner_kind, entry.owner_name, entry.owner_uid = _NO_OWNER
+        else:  # shared by every pod of the workload
+            entry.owner_kind, entry.owner_name, entry.owner_uid = map(_intern, owner)
         labels = meta.labels
         if labels and entry.owner_kind == "StatefulSet" and _LWS_NAME in labels:
             # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
@@ -605,9 +611,11 @@ class CostState:
             entry.rates = rates
             dirty_pods |= r.pods
         cost = self.node_cost(name)
-        for res in cost.overcommitted:
-            self._overcommitted[res].add(name)
-        if self.shard.owns(name):
+        owned = self.shard.owns(name)
+        if owned:  # counted by the shard that serves the node, so shards sum to the whole
+            for res in cost.overcommitted:
+                self._overcommitted[res].add(name)
+        if owned:
             self._render_node(entry, cost)
         else:
             block = block_of(name)
@@ -783,11 +791,16 @@ class CostState:
         return (entry.namespace, entry.name, entry.node, owner_kind, owner_name, *self._dim_values(entry))
 
     def skipped_counts(self) -> dict[tuple[str, str], int]:
-        """Objects currently left out, by (kind, reason); pods on unknown nodes included."""
+        """Objects this shard would serve that are left out, by (kind, reason); pods on
+        unknown nodes included."""
         counts: dict[tuple[str, str], int] = {}
-        for kind, reason in self._skipped.values():
-            counts[kind, reason] = counts.get((kind, reason), 0) + 1
-        orphans = sum(len(r.pods) for name, r in self._reserved.items() if name not in self._nodes)
+        owns = self.shard.owns  # each shard counts its own objects, so shards sum to the whole
+        for key, (kind, reason) in self._skipped.items():
+            if owns(key):
+                counts[kind, reason] = counts.get((kind, reason), 0) + 1
+        orphans = sum(
+            sum(1 for key in r.pods if owns(key)) for name, r in self._reserved.items() if name not in self._nodes
+        )
         if orphans:
             counts["Pod", "node_not_found"] = orphans
         return counts
@@ -821,8 +834,9 @@ class CostState:
         )
         yield MetricFamily(
             "gpucost_last_update_timestamp_seconds", "gauge",
-            "Unix time of the last successful update of the cost model.",
-            [((), self.last_update)],
+            "Unix time the cost model was last known current: files loaded, or (live) the oldest "
+            "of the watched resources' last list, event or bookmark.",
+            [((), self.confirmed() if self.confirmed is not None else self.last_update)],
         )
 
     def families(self) -> tuple[BlockedFamily, ...]:
