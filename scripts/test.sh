@@ -18,6 +18,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 
-.venv/bin/ruff check exporter tests bench
+.venv/bin/ruff check exporter tests bench dashboards deploy examples
 .venv/bin/mypy
 .venv/bin/python -m pytest "$@"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gpucost import objects
 from gpucost.exposition import render_family
 from gpucost.kubeapi import (
@@ -22,6 +23,7 @@ from gpucost.kubeapi import (
     WatchSettings,
     load_configuration,
 )
+
 from kubeapi_fake import FakeKubeAPI, namespace, node, owned, pod, write_kubeconfig
 
 TOKEN = "t0ken"

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+
 from kubeapi_fake import FakeKubeAPI, node, pod
 
 

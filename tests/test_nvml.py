@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-import fake_nvml as fake
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
 from gpucost.exposition import render_family
 from gpucost.nvml import (
     REASONS,
@@ -21,7 +22,8 @@ from gpucost.nvml import (
     physical_gpus_and_model,
     read_inventory,
 )
-from prometheus_client.parser import text_string_to_metric_families
+
+import fake_nvml as fake
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB

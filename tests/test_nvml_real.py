@@ -6,6 +6,7 @@ import re
 
 import pynvml
 import pytest
+
 from gpucost.nvml import (
     Inventory,
     mig_profile_name,

@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# gpucost-exporter image.
+#   docker build -t gpucost-exporter .
+#   docker run --rm -p 9863:9863 gpucost-exporter --demo      # http://localhost:9863/metrics
+# Kubernetes manifests: deploy/ (they probe /healthz and /readyz). To pin the base image,
+# pass --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:...
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# Build: the package and its dependencies in a virtual environment (pip compiles the bytecode).
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+RUN python -m venv /opt/gpucost
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY exporter ./exporter
+RUN /opt/gpucost/bin/pip install .
+
+# Run: the same base image (the venv's python links to its interpreter), the venv, the demo.
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="gpucost-exporter" \
+      org.opencontainers.image.description="Prometheus exporter: what each Kubernetes workload's reservations cost, GPUs included" \
+      org.opencontainers.image.source="https://github.com/gpucost/gpucost" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid 65532 gpucost \
+    && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin gpucost
+COPY --from=build /opt/gpucost /opt/gpucost
+# `gpucost-exporter --demo` reads these; the exporter also looks in <venv>/share/gpucost/demo.
+COPY examples/demo/cluster.json examples/demo/pricing.yaml /opt/gpucost/share/gpucost/demo/
+# PYTHONDONTWRITEBYTECODE: deploy/ mounts the root filesystem read-only.
+ENV PATH=/opt/gpucost/bin:$PATH \
+    GPUCOST_DEMO_DIR=/opt/gpucost/share/gpucost/demo \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+# Numeric, so the kubelet can check runAsNonRoot without reading /etc/passwd.
+USER 65532:65532
+EXPOSE 9863
+ENTRYPOINT ["gpucost-exporter"]

@@ -1,0 +1,553 @@
+"""Write gpucost's Grafana dashboards (dashboards/grafana/*.json) from Python.
+
+Built with grafana-foundation-sdk, Grafana's typed dashboard builders, pinned in the
+`dashboards` extra:
+
+    pip install -e '.[dashboards]'
+    python dashboards/generate.py            # rewrite dashboards/grafana/*.json
+    python dashboards/generate.py --check    # exit 1 when the committed JSON is stale
+    python deploy/render.py                  # then refresh the dashboard ConfigMaps
+
+Every query reads a recording rule of rules/gpucost.rules.yml where one exists, and an exported
+series only where no rule does (pod GPU counts, per-node idle by resource, info metrics).
+Money panels use the unit currencyUSD; `--currency EUR` writes the same dashboards with
+currencyEUR for a deployment whose pricing file says `currency: EUR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import bargauge, common, stat, table, timeseries
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders import prometheus as prom
+from grafana_foundation_sdk.cog.builder import Builder
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+
+OUT_DIR = Path(__file__).resolve().parent / "grafana"
+GRID_WIDTH = 24
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+TAGS = ["gpucost", "cost", "kubernetes"]
+
+#: Node info joined onto per-node queries; `max by` keeps the join one-to-one while two
+#: exporter replicas overlap.
+NODE_INFO = "max by (node, instance_type, gpu_model) (gpucost_node_info)"
+
+
+def range_spend(series: str, by: str = "") -> str:
+    """Spend over the dashboard's time range from an hourly-rate series, read the way the spend
+    rules read it: the mean rate over the evaluations at which gpucost data was present (a
+    missing series counting as zero), times the hours in the range."""
+    grouping = f" by ({by})" if by else ""
+    return (
+        f"sum{grouping} (sum_over_time({series}[$__range]))"
+        " / scalar(count_over_time(cluster:gpucost_data:present[$__range])) * $__range_s / 3600"
+    )
+
+
+@dataclass(frozen=True)
+class Units:
+    """Field units; money follows the deployment's currency."""
+
+    money: str = "currencyUSD"
+    ratio: str = "percentunit"
+    count: str = "none"
+    seconds: str = "s"
+
+
+@dataclass
+class Grid:
+    """Places panels left to right on Grafana's 24-column grid and numbers them."""
+
+    x: int = 0
+    y: int = 0
+    row_height: int = 0
+    next_id: int = 1
+    panels: list[Builder[dm.Panel] | Builder[dm.RowPanel]] = field(default_factory=list)
+
+    def _id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
+
+    def row(self, title: str) -> None:
+        self.newline()
+        self.panels.append(
+            dash.Row(title).id(self._id()).grid_pos(dm.GridPos(x=0, y=self.y, w=GRID_WIDTH, h=1))
+        )
+        self.y += 1
+
+    def newline(self) -> None:
+        if self.x:
+            self.x, self.y, self.row_height = 0, self.y + self.row_height, 0
+
+    def add(self, panel: Builder[dm.Panel], w: int, h: int) -> None:
+        if self.x + w > GRID_WIDTH:
+            self.newline()
+        panel.id(self._id()).grid_pos(dm.GridPos(x=self.x, y=self.y, w=w, h=h))  # type: ignore[attr-defined]
+        self.panels.append(panel)
+        self.x += w
+        self.row_height = max(self.row_height, h)
+        if self.x == GRID_WIDTH:
+            self.newline()
+
+
+def query(expr: str, legend: str = "", *, ref: str = "A", instant: bool = False,
+          as_table: bool = False) -> prom.Dataquery:
+    q = prom.Dataquery().expr(expr).ref_id(ref).datasource(DATASOURCE)
+    if legend:
+        q = q.legend_format(legend)
+    if instant or as_table:
+        q = q.instant()
+    if as_table:
+        q = q.format(pm.PromQueryFormat.TABLE)
+    return q
+
+
+def stat_panel(title: str, description: str, expr: str, unit: str, legend: str = "") -> stat.Panel:
+    return (
+        stat.Panel().title(title).description(description).datasource(DATASOURCE)
+        .with_target(query(expr, legend, instant=True)).unit(unit)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .graph_mode(cm.BigValueGraphMode.NONE).color_mode(cm.BigValueColorMode.NONE)
+    )
+
+
+def info_stat(title: str, description: str, expr: str, legend: str) -> stat.Panel:
+    """A stat that shows a label value (currency, version) rather than a number."""
+    return stat_panel(title, description, expr, "none", legend).text_mode(cm.BigValueTextMode.NAME)
+
+
+def timeseries_panel(title: str, description: str, targets: Sequence[prom.Dataquery], unit: str,
+                     *, stacked: bool = False) -> timeseries.Panel:
+    panel = (
+        timeseries.Panel().title(title).description(description).datasource(DATASOURCE)
+        .unit(unit).min(0).fill_opacity(30 if stacked else 10).line_width(1)
+        .legend(common.VizLegendOptions().display_mode(cm.LegendDisplayMode.TABLE)
+                .placement(cm.LegendPlacement.RIGHT).show_legend(True)
+                .calcs(["mean", "lastNotNull"]).sort_by("Last *").sort_desc(True))
+        .tooltip(common.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+    )
+    if stacked:
+        panel = panel.stacking(common.StackingConfig().mode(cm.StackingMode.NORMAL))
+    for target in targets:
+        panel = panel.with_target(target)
+    return panel
+
+
+def top_bars(title: str, description: str, expr: str, legend: str, unit: str) -> bargauge.Panel:
+    return (
+        bargauge.Panel().title(title).description(description).datasource(DATASOURCE)
+        .with_target(query(expr, legend, instant=True)).unit(unit).min(0)
+        .orientation(cm.VizOrientation.HORIZONTAL).display_mode(cm.BarGaugeDisplayMode.BASIC)
+        .reduce_options(common.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+        .color_scheme(dash.FieldColor().mode(dm.FieldColorModeId.CONTINUOUS_BL_YL_RD))
+    )
+
+
+@dataclass(frozen=True)
+class Column:
+    """One value column of a table: an instant query, its header and unit."""
+
+    header: str
+    expr: str
+    unit: str
+    cell: dict[str, object] | None = None
+
+
+def table_panel(title: str, description: str, keys: Sequence[str], columns: Sequence[Column],
+                sort_by: str) -> table.Panel:
+    """Instant queries, one per column, merged into rows on the `keys` labels."""
+    refs = [chr(ord("A") + i) for i in range(len(columns))]
+    panel = (
+        table.Panel().title(title).description(description).datasource(DATASOURCE)
+        .filterable(True).unit(columns[0].unit)
+        .sort_by([common.TableSortByFieldState().display_name(sort_by).desc(True)])
+        .footer(common.TableFooterOptions().show(False).reducer(["sum"]))
+    )
+    for ref, column in zip(refs, columns, strict=True):
+        panel = panel.with_target(query(column.expr, ref=ref, as_table=True))
+    rename = {f"Value #{ref}": column.header for ref, column in zip(refs, columns, strict=True)}
+    order = {name: i for i, name in enumerate([*keys, *rename])}
+    panel = panel.with_transformation(dm.DataTransformerConfig(id_val="merge", options={}))
+    panel = panel.with_transformation(dm.DataTransformerConfig(id_val="organize", options={
+        "excludeByName": {"Time": True},
+        "indexByName": order,
+        "renameByName": rename,
+    }))
+    for column in columns:
+        props = []
+        if column.unit != columns[0].unit:
+            props.append(dm.DynamicConfigValue(id_val="unit", value=column.unit))
+        if column.cell is not None:
+            props.append(dm.DynamicConfigValue(id_val="custom.cellOptions", value=column.cell))
+        if props:
+            panel = panel.override_by_name(column.header, props)
+    return panel
+
+
+#: Colours a budget-ratio cell: green below 80 %, orange to 100 %, red above.
+BUDGET_CELL: dict[str, object] = {"type": "color-background", "mode": "basic"}
+BUDGET_THRESHOLDS = (
+    dash.ThresholdsConfig().mode(dm.ThresholdsMode.ABSOLUTE)
+    .steps([dm.Threshold(None, "green"), dm.Threshold(0.8, "orange"), dm.Threshold(1.0, "red")])
+)
+
+
+def datasource_variable() -> dash.DatasourceVariable:
+    return dash.DatasourceVariable("datasource").label("Data source").type("prometheus")
+
+
+def label_variable(name: str, title: str, label: str, series: str, description: str) -> dash.QueryVariable:
+    """A multi-value variable over the values of `label` on `series`; "All" matches any value,
+    the empty one included."""
+    return (
+        dash.QueryVariable(name).label(title).description(description).datasource(DATASOURCE)
+        .query(f"label_values({series}, {label})")
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED).sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .multi(True).include_all(True).all_value(".*")
+        .current(dm.VariableOption(selected=True, text="All", value="$__all"))
+    )
+
+
+def currency_note(units: Units) -> str:
+    return (
+        f"Money is shown with the Grafana unit {units.money}. gpucost reports one currency per "
+        "deployment, set by `currency:` in the pricing file and visible in "
+        "gpucost_pricing_info{currency}; for another currency regenerate the dashboards with "
+        "`python dashboards/generate.py --currency EUR` (or change the unit)."
+    )
+
+
+def build_dashboard(uid: str, title: str, description: str, grid: Grid,
+                    variables: Iterable[Builder[dm.VariableModel]]) -> dash.Dashboard:
+    board = (
+        dash.Dashboard(title).uid(uid).description(description).tags(TAGS)
+        .time("now-7d", "now").refresh("5m").timezone("browser")
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .annotation(dash.AnnotationQuery().name("Annotations & Alerts").built_in(1).enable(True).hide(True)
+                    .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+                    .icon_color("rgba(0, 211, 255, 1)").type("dashboard"))
+        .link(dash.DashboardLink("gpucost").type(dm.DashboardLinkType.DASHBOARDS).tags(["gpucost"])
+              .as_dropdown(True).include_vars(False).keep_time(True))
+    )
+    for variable in variables:
+        board = board.with_variable(variable)
+    for panel in grid.panels:
+        if isinstance(panel, dash.Row):
+            board = board.with_row(panel)
+        else:
+            board = board.with_panel(panel)  # type: ignore[arg-type]
+    return board
+
+
+def overview(units: Units) -> dash.Dashboard:
+    money, ratio = units.money, units.ratio
+    grid = Grid()
+
+    grid.row("Cost now (per hour)")
+    for title, description, expr, unit in [
+        ("Node cost", "What all nodes cost per hour.",
+         "sum(cluster:gpucost_node_cost_per_hour:sum)", money),
+        ("Reserved by pods", "Cost of what pods reserve (their effective requests), per hour.",
+         "sum(cluster:gpucost_pod_cost_per_hour:sum)", money),
+        ("Idle", "Node cost no pod reserved, per hour.",
+         "sum(cluster:gpucost_node_idle_cost_per_hour:sum)", money),
+        ("Reserved share", "Share of node cost reserved by pods, all resources.",
+         "cluster:gpucost_node_cost_per_hour:reserved_ratio", ratio),
+        ("GPU share reserved", "Share of GPU cost reserved by pods.",
+         'cluster_resource:gpucost_node_cost_per_hour:reserved_ratio{resource="gpu"}', ratio),
+        ("GPU idle", "GPU cost no pod reserved, per hour.",
+         'sum(cluster_resource:gpucost_node_idle_cost_per_hour:sum{resource="gpu"})', money),
+    ]:
+        grid.add(stat_panel(title, description, expr, unit), w=4, h=4)
+
+    grid.row("Spend")
+    for title, description, expr in [
+        ("Node spend, last 24h", "What all nodes cost over the last 24 hours.",
+         "sum(cluster:gpucost_node_cost:spend_1d)"),
+        ("Node spend, last 30 days", "What all nodes cost over the last 30 days.",
+         "sum(cluster:gpucost_node_cost:spend_30d)"),
+        ("Monthly projection", "The last 7 days' mean hourly node cost times 730 hours.",
+         "sum(cluster:gpucost_node_cost:monthly_projection)"),
+        ("Idle spend, last 30 days", "Node cost no pod reserved over the last 30 days.",
+         "sum(cluster:gpucost_node_idle_cost:spend_30d)"),
+        ("GPU spend, last 30 days", "What the nodes' GPUs cost over the last 30 days.",
+         'sum(cluster_resource:gpucost_node_cost:spend_30d{resource="gpu"})'),
+        ("GPU idle spend, last 30 days", "GPU cost no pod reserved over the last 30 days.",
+         'sum(cluster_resource:gpucost_node_idle_cost:spend_30d{resource="gpu"})'),
+    ]:
+        grid.add(stat_panel(title, description, expr, money), w=4, h=4)
+
+    grid.row("Cost over time")
+    grid.add(timeseries_panel(
+        "Cost per hour: reserved and idle, by resource",
+        "Stacked, the series add up to what the nodes cost.",
+        [query("sum by (resource) (cluster_resource:gpucost_pod_cost_per_hour:sum)",
+               "{{resource}} reserved", ref="A"),
+         query("sum by (resource) (cluster_resource:gpucost_node_idle_cost_per_hour:sum)",
+               "{{resource}} idle", ref="B")],
+        money, stacked=True), w=16, h=9)
+    grid.add(timeseries_panel(
+        "Reserved share of node cost",
+        "(node cost - idle) / node cost, per resource and over all resources.",
+        [query("cluster_resource:gpucost_node_cost_per_hour:reserved_ratio", "{{resource}}", ref="A"),
+         query("cluster:gpucost_node_cost_per_hour:reserved_ratio", "all", ref="B")],
+        ratio).max(1), w=8, h=9)
+
+    grid.row("Who spends on GPUs")
+    grid.add(top_bars(
+        "Top namespaces by GPU cost per hour", "The 10 namespaces whose pods reserve the most GPU cost.",
+        'topk(10, sum by (namespace) (namespace_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}))',
+        "{{namespace}}", money), w=8, h=10)
+    grid.add(top_bars(
+        "Top teams by GPU cost per hour",
+        "The 10 teams whose pods reserve the most GPU cost; pods without a team label are \"(none)\".",
+        'topk(10, label_replace(sum by (team) (team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}),'
+        ' "team", "(none)", "team", ""))',
+        "{{team}}", money), w=8, h=10)
+    grid.add(timeseries_panel(
+        "GPU cost per hour by team (top 10)", "The 10 teams reserving the most GPU cost at each step.",
+        [query('topk(10, sum by (team) (team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}))',
+               "{{team}}")],
+        money), w=8, h=10)
+    for dimension in ("team", "namespace"):
+        grid.add(table_panel(
+            f"Spend by {dimension}",
+            f"Cost per hour now, spend over the last 24 hours and 30 days, and the monthly "
+            f"projection (the last 7 days' mean times 730 hours), per {dimension}.",
+            [dimension],
+            [Column("Cost / h", f"sum by ({dimension}) ({dimension}:gpucost_pod_cost_per_hour:sum)", money),
+             Column("GPU cost / h",
+                    f'sum by ({dimension}) ({dimension}_resource:gpucost_pod_cost_per_hour:sum{{resource="gpu"}})',
+                    money),
+             Column("Last 24h", f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:spend_1d)", money),
+             Column("Last 30 days", f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:spend_30d)", money),
+             Column("GPU, last 30 days",
+                    f'sum by ({dimension}) ({dimension}_resource:gpucost_pod_cost:spend_30d{{resource="gpu"}})',
+                    money),
+             Column("Monthly projection",
+                    f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:monthly_projection)", money)],
+            sort_by="Last 30 days"), w=12, h=10)
+
+    grid.row("Budgets")
+    budget_keys = ["budget", "dimension", "resource"]
+    by_budget = "max by (budget, dimension, resource)"
+    grid.add(table_panel(
+        "Budgets: monthly projection",
+        "Each budget of the pricing file's `budgets:` with the monthly projection of what it "
+        "covers (the last 7 days' mean times 730 hours); orange from 80 %, red from 100 %.",
+        budget_keys,
+        [Column("Monthly budget", f"{by_budget} (gpucost_budget_per_month)", money),
+         Column("Projection",
+                f"{by_budget} (budget:gpucost_budget_per_month:projection_ratio)"
+                f" * {by_budget} (gpucost_budget_per_month)", money),
+         Column("Projection / budget", f"{by_budget} (budget:gpucost_budget_per_month:projection_ratio)",
+                ratio, cell=BUDGET_CELL)],
+        sort_by="Projection / budget").thresholds(BUDGET_THRESHOLDS), w=24, h=8)
+
+    grid.row("Infrastructure")
+    nodes_of = "count by ({by}) (max by (node, {by}) (gpucost_node_info))"
+    grid.add(table_panel(
+        "Cost by instance type",
+        "Node cost, the part pods reserve and the idle rest, per hour, by the label "
+        "node.kubernetes.io/instance-type.",
+        ["instance_type"],
+        [Column("Nodes", nodes_of.format(by="instance_type"), units.count),
+         Column("Node cost / h", "sum by (instance_type) (instance_type:gpucost_node_cost_per_hour:sum)", money),
+         Column("Reserved / h", "sum by (instance_type) (instance_type:gpucost_pod_cost_per_hour:sum)", money),
+         Column("Idle / h", "sum by (instance_type) (instance_type:gpucost_node_idle_cost_per_hour:sum)", money)],
+        sort_by="Node cost / h"), w=12, h=10)
+    gpu = '{resource="gpu", gpu_model!=""}'
+    grid.add(table_panel(
+        "GPU cost by GPU model",
+        "Physical GPUs, their cost, the part pods reserve and the idle rest, per hour, by GPU model.",
+        ["gpu_model"],
+        [Column("GPUs", "sum by (gpu_model) (max by (node) (gpucost_node_gpus)"
+                        f" * on (node) group_left (gpu_model) {NODE_INFO})", units.count),
+         Column("GPU cost / h", f"sum by (gpu_model) (gpu_model_resource:gpucost_node_cost_per_hour:sum{gpu})", money),
+         Column("Reserved / h", f"sum by (gpu_model) (gpu_model_resource:gpucost_pod_cost_per_hour:sum{gpu})", money),
+         Column("Idle / h", f"sum by (gpu_model) (gpu_model_resource:gpucost_node_idle_cost_per_hour:sum{gpu})", money),
+         Column("Reserved share",
+                f"sum by (gpu_model) (gpu_model_resource:gpucost_pod_cost_per_hour:sum{gpu})"
+                f" / sum by (gpu_model) (gpu_model_resource:gpucost_node_cost_per_hour:sum{gpu})", ratio)],
+        sort_by="GPU cost / h"), w=12, h=10)
+    grid.add(timeseries_panel(
+        "Node cost per hour by instance type", "Stacked, the series add up to what the nodes cost.",
+        [query("sum by (instance_type) (instance_type:gpucost_node_cost_per_hour:sum)", "{{instance_type}}")],
+        money, stacked=True), w=12, h=9)
+    grid.add(timeseries_panel(
+        "GPU idle cost per hour by GPU model", "GPU cost no pod reserved.",
+        [query(f"sum by (gpu_model) (gpu_model_resource:gpucost_node_idle_cost_per_hour:sum{gpu})",
+               "{{gpu_model}}")],
+        money, stacked=True), w=12, h=9)
+
+    grid.row("Exporter")
+    grid.add(info_stat("Currency", "The one currency of this deployment's prices (pricing file `currency:`).",
+                       "max by (currency) (gpucost_pricing_info)", "{{currency}}"), w=4, h=4)
+    grid.add(stat_panel("Data age", "Seconds since the least recently updated exporter (shard, node) "
+                        "last updated its cost model.",
+                        "time() - min(gpucost_last_update_timestamp_seconds)", units.seconds), w=4, h=4)
+    grid.add(stat_panel("Objects skipped", "Kubernetes objects left out of the costs (see the alert's runbook).",
+                        "sum(gpucost_objects_skipped) or vector(0)", units.count), w=4, h=4)
+    grid.add(stat_panel("GPU models at default price",
+                        "GPU models with no price of their own, charged at default.gpu_hour.",
+                        "count(count by (gpu_model) (gpucost_gpu_price_defaulted == 1)) or vector(0)", units.count), w=4, h=4)
+    grid.add(stat_panel("Overcommitted nodes",
+                        "Nodes whose reservations exceed allocatable, per resource; their pod costs are scaled down.",
+                        "sum by (resource) (gpucost_overcommitted_nodes)", units.count, "{{resource}}"), w=4, h=4)
+    grid.add(info_stat("Exporter version", "gpucost_build_info.",
+                       "max by (version) (gpucost_build_info)", "{{version}}"), w=4, h=4)
+
+    return build_dashboard(
+        "gpucost-overview", "gpucost / Overview",
+        "What the cluster's nodes cost, what pods reserve, what sits idle, and who spends on GPUs. "
+        + currency_note(units),
+        grid, [datasource_variable()])
+
+
+def workloads(units: Units) -> dash.Dashboard:
+    money = units.money
+    grid = Grid()
+    sel = 'namespace=~"$namespace", team=~"$team", owner_name=~"$owner"'
+    workload_by = "namespace, owner_kind, owner_name, team"
+    wr = "workload_resource:gpucost_pod_cost_per_hour:sum"
+    total = f"workload:gpucost_pod_cost_per_hour:sum{{{sel}}}"
+
+    grid.row("Selection")
+    grid.add(stat_panel("Cost per hour", "What the selected workloads reserve, per hour.",
+                        f"sum({total})", money), w=6, h=4)
+    grid.add(stat_panel("GPU cost per hour", "GPU cost the selected workloads reserve, per hour.",
+                        f'sum({wr}{{resource="gpu", {sel}}})', money), w=6, h=4)
+    grid.add(stat_panel("GPUs reserved", "Physical-GPU equivalents reserved (MIG slices and shared GPUs as fractions).",
+                        f"sum(gpucost_pod_gpu_reserved{{{sel}}})", units.count), w=6, h=4)
+    grid.add(stat_panel("Spend in the time range", "What the selected workloads reserved over the dashboard's time range.",
+                        range_spend(total), money), w=6, h=4)
+
+    grid.row("Workloads")
+    grid.add(table_panel(
+        "Cost by workload",
+        "Per top-level workload (Deployment, StatefulSet, DaemonSet, CronJob, Job or an operator's kind): "
+        "cost per hour by resource now, GPUs reserved now, and spend over the dashboard's time range.",
+        ["namespace", "owner_kind", "owner_name", "team"],
+        [Column("CPU / h", f'sum by ({workload_by}) ({wr}{{resource="cpu", {sel}}})', money),
+         Column("Memory / h", f'sum by ({workload_by}) ({wr}{{resource="memory", {sel}}})', money),
+         Column("GPU / h", f'sum by ({workload_by}) ({wr}{{resource="gpu", {sel}}})', money),
+         Column("Total / h", f"sum by ({workload_by}) ({total})", money),
+         Column("GPUs", f"sum by ({workload_by}) (gpucost_pod_gpu_reserved{{{sel}}})", units.count),
+         Column("Spend in range", range_spend(total, workload_by), money)],
+        sort_by="Total / h"), w=24, h=12)
+
+    grid.row("Over time")
+    top = "topk(10, sum by (namespace, owner_kind, owner_name) ({expr}))"
+    legend = "{{namespace}}/{{owner_name}}"
+    grid.add(timeseries_panel("Cost per hour by resource", "Stacked over the selected workloads.",
+                              [query(f"sum by (resource) ({wr}{{{sel}}})", "{{resource}}")],
+                              money, stacked=True), w=12, h=9)
+    grid.add(timeseries_panel("Cost per hour by workload (top 10)", "All resources.",
+                              [query(top.format(expr=total), legend)], money), w=12, h=9)
+    for resource, name in (("cpu", "CPU"), ("memory", "Memory"), ("gpu", "GPU")):
+        grid.add(timeseries_panel(
+            f"{name} cost per hour by workload (top 10)",
+            f"Cost of the {resource} the workloads reserve.",
+            [query(top.format(expr=f'{wr}{{resource="{resource}", {sel}}}'), legend)], money), w=8, h=9)
+    grid.add(timeseries_panel(
+        "GPUs reserved by workload (top 10)",
+        "Physical-GPU equivalents reserved, by workload.",
+        [query(top.format(expr=f"gpucost_pod_gpu_reserved{{{sel}}}"), legend)], units.count), w=24, h=9)
+
+    grid.row("Spend")
+    for dimension, selector in (("namespace", 'namespace=~"$namespace"'), ("team", 'team=~"$team"')):
+        grid.add(table_panel(
+            f"Spend by {dimension}",
+            f"Per {dimension} of the selection: spend over the last 24 hours and 30 days and the "
+            f"monthly projection (the last 7 days' mean times 730 hours).",
+            [dimension],
+            [Column("Last 24h", f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:spend_1d{{{selector}}})", money),
+             Column("Last 30 days", f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:spend_30d{{{selector}}})", money),
+             Column("GPU, last 30 days",
+                    f'sum by ({dimension}) ({dimension}_resource:gpucost_pod_cost:spend_30d{{resource="gpu", {selector}}})',
+                    money),
+             Column("Monthly projection",
+                    f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:monthly_projection{{{selector}}})", money)],
+            sort_by="Last 30 days"), w=12, h=10)
+
+    grid.row("Node idle")
+
+    def per_node(expr: str) -> str:
+        return f"max by (node) ({expr}) * on (node) group_left (instance_type, gpu_model) {NODE_INFO}"
+
+    grid.add(table_panel(
+        "Idle cost by node",
+        "Node cost no pod reserved, per hour, by resource; and the share of each node's cost that "
+        "pods reserve. Not filtered by the variables above.",
+        ["node", "instance_type", "gpu_model"],
+        [Column("Node cost / h", per_node("node:gpucost_node_cost_per_hour:sum"), money),
+         Column("Idle / h", per_node("node:gpucost_node_idle_cost_per_hour:sum"), money),
+         Column("CPU idle / h", per_node('sum without (instance) (gpucost_node_idle_cost_per_hour{resource="cpu"})'), money),
+         Column("Memory idle / h",
+                per_node('sum without (instance) (gpucost_node_idle_cost_per_hour{resource="memory"})'), money),
+         Column("GPU idle / h", per_node('sum without (instance) (gpucost_node_idle_cost_per_hour{resource="gpu"})'), money),
+         Column("Reserved share", per_node("node:gpucost_node_cost_per_hour:reserved_ratio"), units.ratio),
+         Column("GPU reserved share",
+                per_node('node_resource:gpucost_node_cost_per_hour:reserved_ratio{resource="gpu"}'), units.ratio)],
+        sort_by="Idle / h"), w=24, h=12)
+
+    variables: list[Builder[dm.VariableModel]] = [
+        datasource_variable(),
+        label_variable("namespace", "Namespace", "namespace", "namespace:gpucost_pod_cost_per_hour:sum",
+                       "Namespaces with reserved cost."),
+        label_variable("team", "Team", "team", 'workload:gpucost_pod_cost_per_hour:sum{namespace=~"$namespace"}',
+                       "The pricing file's team label; \"All\" includes pods without one."),
+        label_variable("owner", "Workload", "owner_name",
+                       'workload:gpucost_pod_cost_per_hour:sum{namespace=~"$namespace", team=~"$team"}',
+                       "Top-level workload name (owner_name)."),
+    ]
+    return build_dashboard(
+        "gpucost-workloads", "gpucost / Workloads",
+        "What each workload reserves and costs, by CPU, memory and GPU, filtered by namespace, team "
+        "and workload; spend by namespace and team; idle cost by node. " + currency_note(units),
+        grid, variables)
+
+
+DASHBOARDS = {"gpucost-overview.json": overview, "gpucost-workloads.json": workloads}
+
+
+def render(units: Units) -> dict[str, str]:
+    """File name -> JSON text, deterministic (sorted keys, two-space indent, final newline)."""
+    return {
+        name: json.dumps(build(units).build(), cls=JSONEncoder, indent=2, sort_keys=True,
+                         ensure_ascii=False) + "\n"
+        for name, build in DASHBOARDS.items()
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed JSON is stale")
+    parser.add_argument("--currency", default="USD", help="ISO code for the money unit (default USD)")
+    parser.add_argument("--out", type=Path, default=OUT_DIR, help=f"output folder (default {OUT_DIR})")
+    args = parser.parse_args(argv)
+    files = render(Units(money=f"currency{args.currency.upper()}"))
+    stale = [name for name, text in files.items()
+             if not (args.out / name).is_file() or (args.out / name).read_text() != text]
+    if args.check:
+        for name in stale:
+            print(f"{args.out / name} is stale: run python dashboards/generate.py", file=sys.stderr)
+        return 1 if stale else 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (args.out / name).write_text(text)
+    print(f"wrote {len(files)} dashboards to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
