@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import base64
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import msgspec
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root holds bench/
 
 from gpucost import objects  # noqa: E402
 from gpucost.quantity import milli_value, parse_quantity, value  # noqa: E402

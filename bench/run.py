@@ -1,0 +1,445 @@
+"""The scale benchmark (issue 6): one command, one table, every figure against its reference
+measured in the same run.
+
+    python -m bench.run                      # 150,000 pods; memory at 10k, 50k and 150k
+    python -m bench.run --pods 10000 --memory-sizes 2000,5000,10000 --scrapes 5
+
+Measures
+1. cold sync: paginated list bytes -> complete gzip exposition, against msgspec decoding alone
+   of the same bytes into the same Structs (the practical limit);
+2. scrape: /metrics over HTTP (p50, p99), plain and gzip, against a prometheus_client custom
+   collector that yields the same samples from the same state, served by prometheus_client;
+3. watch: pod MODIFIED events applied per second (decode, recompute, re-render), against
+   decoding the same events alone;
+4. memory: RSS after a cold sync, each size in a fresh process.
+
+No pass/fail: the table shows each goal beside the measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import gzip
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
+
+from gpucost.kubeapi import decode_event, decode_page
+from gpucost.objects import KINDS
+from gpucost.pricing import PricingConfig
+from gpucost.server import Exporter
+from gpucost.state import NODE_FAMILIES, POD_FAMILIES, CostState
+
+from bench import synth
+
+#: Kinds in the order a fresh exporter's watches typically finish their first list.
+KIND_ORDER = ("Namespace", "ReplicaSet", "Job", "Node", "Pod")
+PAGE = 500
+_DECODERS = {kind: msgspec.json.Decoder(KINDS[kind]) for kind in KIND_ORDER}
+_HELP = {name: help_text for name, help_text in POD_FAMILIES} | {n: h for n, _, h in NODE_FAMILIES}
+
+
+@dataclass
+class Row:
+    what: str
+    measured: str
+    reference: str
+    ratio: str
+    goal: str
+
+
+@dataclass
+class Report:
+    rows: list[Row] = field(default_factory=list)
+    identical: bool | None = None
+    samples: int = 0
+
+    def add(self, *cells: str) -> None:
+        self.rows.append(Row(*cells))
+
+    def table(self) -> str:
+        head = Row("measure", "gpucost", "reference", "ratio", "goal")
+        rows = [head, *self.rows]
+        widths = [max(len(getattr(r, f)) for r in rows) for f in ("what", "measured", "reference", "ratio", "goal")]
+        lines = []
+        for i, r in enumerate(rows):
+            cells = [r.what, r.measured, r.reference, r.ratio, r.goal]
+            lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |")
+            if i == 0:
+                lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the cluster
+
+
+def list_pages(cluster: synth.Cluster) -> dict[str, list[bytes]]:
+    """Every watched kind as the API server would page it (limit 500)."""
+    by_kind = {kind: items for kind, items in cluster.lists().values()}
+    return {
+        kind: synth.paginate(by_kind[kind], PAGE, kind=kind, resource_version=cluster.resource_version)
+        for kind in KIND_ORDER
+    }
+
+
+def decode_only(pages: dict[str, list[bytes]]) -> int:
+    """The reference: decode every page and every item into its Struct, keep nothing."""
+    n = 0
+    for kind in KIND_ORDER:
+        decoder = _DECODERS[kind]
+        for body in pages[kind]:
+            for raw in decode_page(body).items or ():
+                decoder.decode(raw)
+                n += 1
+    return n
+
+
+def cold_sync(pages: dict[str, list[bytes]], pricing: PricingConfig) -> tuple[CostState, bytes]:
+    """What the exporter does on start: list every kind into the state, then a gzip scrape."""
+    state = CostState(pricing)
+    for kind in KIND_ORDER:
+        decoder = _DECODERS[kind]
+        objs = [decoder.decode(raw) for body in pages[kind] for raw in decode_page(body).items or ()]
+        state.replace(kind, objs)
+    body = asyncio.run(Exporter(state).body(True))
+    return state, body
+
+
+# --------------------------------------------------------------------------- the baseline
+
+
+class BaselineCollector:
+    """A prometheus_client custom collector yielding the same samples from the same state:
+    the straightforward way to write this exporter, computing every sample at scrape time."""
+
+    def __init__(self, state: CostState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        families: dict[str, GaugeMetricFamily] = {}
+        for name, labels, value in self.state.series():
+            family = families.get(name)
+            if family is None:
+                family = families[name] = GaugeMetricFamily(
+                    name, _HELP[name].format(currency=self.state.pricing.currency),
+                    labels=[k for k, _ in labels],
+                )
+            family.add_metric([v for _, v in labels], value)
+        yield from families.values()
+
+
+def per_object_samples(text: str) -> set[tuple[str, tuple[tuple[str, str], ...], float]]:
+    return {
+        (s.name, tuple(sorted(s.labels.items())), s.value)
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith(("gpucost_pod_", "gpucost_node_", "gpucost_gpu_price"))
+    }
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """The real aiohttp exporter on a loopback port, its event loop in a thread."""
+
+    def __init__(self, exporter: Exporter) -> None:
+        self.port = free_port()
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(exporter,), daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+
+    def _run(self, exporter: Exporter) -> None:
+        from aiohttp import web
+
+        asyncio.set_event_loop(self.loop)
+        runner = web.AppRunner(exporter.app(), access_log=None)
+        self.loop.run_until_complete(runner.setup())
+        self.loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+        self._ready.set()
+        self.loop.run_forever()
+
+    def call(self, fn: Any, *args: Any) -> Any:
+        """Run fn(*args) on the server's loop (where the state lives) and wait for it."""
+        async def wrapper() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result()
+
+
+def fetch(port: int, gz: bool) -> tuple[float, bytes]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/metrics", headers={"Accept-Encoding": "gzip"} if gz else {}
+    )
+    started = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        data = resp.read()
+    return time.perf_counter() - started, data
+
+
+def percentiles(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered), p99
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+# --------------------------------------------------------------------------- measures
+
+
+def measure(pods: int, scrapes: int, baseline_scrapes: int, events: int, report: Report) -> None:
+    gc.collect()
+    started = time.perf_counter()
+    cluster = synth.generate(pods)
+    pages = list_pages(cluster)
+    print(f"# generated {pods:,} pods, {len(cluster.nodes):,} nodes in {time.perf_counter() - started:.1f} s",
+          file=sys.stderr)
+    n_objects = sum(len(items) for _, items in cluster.lists().values())
+    pricing = PricingConfig()
+
+    # 1. cold sync
+    t0 = time.perf_counter()
+    decoded = decode_only(pages)
+    t_decode = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    state, body = cold_sync(pages, pricing)
+    t_full = time.perf_counter() - t0
+    assert decoded == n_objects
+    report.add(
+        f"cold sync, {pods:,} pods (+{n_objects - pods:,} other objects)",
+        f"{pods / t_full:,.0f} pods/s ({t_full:.1f} s)",
+        f"decode only {pods / t_decode:,.0f} pods/s ({t_decode:.1f} s)",
+        f"{t_decode / t_full:.0%} of decode rate",
+        ">= 100,000 pods/s, >= 40%",
+    )
+    print(f"# cold sync done: exposition {len(gzip.decompress(body)) / 1e6:.0f} MB, "
+          f"{len(body) / 1e6:.1f} MB gzip", file=sys.stderr)
+
+    # 2. scrapes over HTTP
+    exporter = Exporter(state)
+    server = ServerThread(exporter)
+    registry = CollectorRegistry()
+    registry.register(BaselineCollector(state))
+    baseline_port = free_port()
+    baseline_server, _ = start_http_server(baseline_port, addr="127.0.0.1", registry=registry)
+    try:
+        fast: dict[bool, list[float]] = {False: [], True: []}
+        slow: dict[bool, list[float]] = {False: [], True: []}
+        fast_text = slow_text = b""
+        for gz in (False, True):
+            fetch(server.port, gz)  # warm: the first scrape after a sync compresses every block
+            for _ in range(scrapes):
+                seconds, data = fetch(server.port, gz)
+                fast[gz].append(seconds)
+                if not gz:
+                    fast_text = data
+            for _ in range(baseline_scrapes):
+                seconds, data = fetch(baseline_port, gz)
+                slow[gz].append(seconds)
+                if not gz:
+                    slow_text = data
+        fast_samples = per_object_samples(fast_text.decode())
+        report.identical = fast_samples == per_object_samples(slow_text.decode())
+        report.samples = len(fast_samples)
+        for gz, label in ((False, "plain"), (True, "gzip")):
+            p50, p99 = percentiles(fast[gz])
+            b50, b99 = percentiles(slow[gz])
+            report.add(
+                f"scrape {label}, {pods:,} pods (p50 / p99)",
+                f"{_ms(p50)} / {_ms(p99)}",
+                f"prometheus_client {_ms(b50)} / {_ms(b99)}",
+                f"{b50 / p50:,.0f}x faster",
+                "gzip p50 <= 250 ms, >= 25x" if gz else "",
+            )
+
+        # scrapes while the state changes: 1,000 pod changes between scrapes
+        changes = synth.modified_events(cluster, 1000 * scrapes, seed=1)
+        churn: list[float] = []
+        for i in range(scrapes):
+            server.call(apply_events, state, changes[i * 1000:(i + 1) * 1000])
+            seconds, _ = fetch(server.port, True)
+            churn.append(seconds)
+        p50, p99 = percentiles(churn)
+        report.add("scrape gzip after 1,000 pod changes", f"{_ms(p50)} / {_ms(p99)}", "", "", "")
+
+        # 3. watch events
+        stream = synth.modified_events(cluster, events, seed=2)
+        t0 = time.perf_counter()
+        for line in stream:
+            _DECODERS["Pod"].decode(decode_event(line).object)
+        t_decode = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for start in range(0, len(stream), 1000):
+            server.call(apply_events, state, stream[start:start + 1000])
+            server.call(state.flush)
+        t_apply = time.perf_counter() - t0
+        report.add(
+            f"watch: pod MODIFIED events, {events:,}",
+            f"{events / t_apply:,.0f} events/s",
+            f"decode only {events / t_decode:,.0f} events/s",
+            f"{t_decode / t_apply:.0%} of decode rate",
+            ">= 25,000 events/s",
+        )
+    finally:
+        baseline_server.shutdown()
+        server.loop.call_soon_threadsafe(server.loop.stop)
+
+
+def apply_events(state: CostState, lines: list[bytes]) -> None:
+    """What the watch does per event line: decode the event and the pod, apply it."""
+    decoder = _DECODERS["Pod"]
+    for line in lines:
+        event = decode_event(line)
+        obj = decoder.decode(event.object)
+        if event.type == "DELETED":
+            state.delete("Pod", obj)
+        else:
+            state.upsert("Pod", obj)
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def memory_child(pods: int, workdir: Path) -> None:
+    """In a fresh process: generate pages to files, drop everything, then sync from the files
+    one page at a time and print the RSS the exporter's state holds."""
+    cluster = synth.generate(pods)
+    paths = []
+    for kind, kind_pages in list_pages(cluster).items():
+        for i, body in enumerate(kind_pages):
+            path = workdir / f"{kind}-{i:05d}.json"
+            path.write_bytes(body)
+            paths.append((kind, path))
+    del cluster
+    gc.unfreeze()
+    gc.collect()
+    # Re-exec so the generator's memory is really gone, then measure.
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--memory-measure", str(workdir)],
+        capture_output=True, text=True, check=True,
+    )
+    print(out.stdout.strip())
+
+
+def memory_measure(workdir: Path) -> None:
+    baseline = rss_bytes()
+    state = CostState(PricingConfig())
+    for kind in KIND_ORDER:
+        decoder = _DECODERS[kind]
+        for path in sorted(workdir.glob(f"{kind}-*.json")):
+            for raw in decode_page(path.read_bytes()).items or ():
+                state.upsert(kind, decoder.decode(raw))
+    asyncio.run(Exporter(state).body(True))
+    gc.collect()
+    print(json.dumps({"rss": rss_bytes(), "baseline": baseline}))
+
+
+def measure_memory(sizes: list[int], report: Report) -> None:
+    results = {}
+    for pods in sizes:
+        with tempfile.TemporaryDirectory(prefix="gpucost-bench-") as tmp:
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.run", "--memory-child", str(pods), tmp],
+                capture_output=True, text=True, check=True,
+            )
+            results[pods] = json.loads(out.stdout.strip().splitlines()[-1])
+    base = results[sizes[0]]["baseline"]
+    for pods in sizes:
+        r = results[pods]
+        report.add(f"memory (RSS) after sync, {pods:,} pods", f"{r['rss'] / 2**20:,.0f} MiB",
+                   f"empty process {r['baseline'] / 2**20:,.0f} MiB", "",
+                   "<= 600 MB at 150k" if pods == sizes[-1] else "")
+    if len(sizes) >= 3:
+        per = [
+            (results[b]["rss"] - results[a]["rss"]) / (b - a)
+            for a, b in zip(sizes, sizes[1:], strict=False)
+        ]
+        report.add("memory growth per pod", " / ".join(f"{p / 1024:.2f} KiB" for p in per),
+                   f"between sizes {', '.join(f'{s:,}' for s in sizes)}",
+                   f"{max(per) / min(per):.2f} max/min", "linear (ratio ~1)")
+    del base
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()}"
+
+
+def main(argv: list[str] | None = None) -> Report:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--pods", type=int, default=150_000, help="cluster size for sync, scrape and watch")
+    p.add_argument("--memory-sizes", default="10000,50000,150000", help="comma-separated; '' to skip")
+    p.add_argument("--scrapes", type=int, default=9, help="scrapes per encoding (p50, p99)")
+    p.add_argument("--baseline-scrapes", type=int, default=3)
+    p.add_argument("--events", type=int, default=20_000)
+    p.add_argument("--json", metavar="PATH", help="also write the rows as JSON")
+    p.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    p.add_argument("--memory-measure", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    report = Report()
+    if args.memory_child:
+        memory_child(int(args.memory_child[0]), Path(args.memory_child[1]))
+        return report
+    if args.memory_measure:
+        memory_measure(Path(args.memory_measure))
+        return report
+    measure(args.pods, args.scrapes, args.baseline_scrapes, args.events, report)
+    sizes = [int(s) for s in args.memory_sizes.split(",") if s.strip()]
+    if sizes:
+        measure_memory(sizes, report)
+    print(f"machine: {machine()}")
+    print(f"fast path and baseline serve identical samples: {report.identical} ({report.samples:,} samples)")
+    print(report.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in report.rows], indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
