@@ -35,7 +35,7 @@ class ObjectMeta(_Base):
     uid: str = ""
     resource_version: str = ""
     labels: dict[str, str] | None = None
-    owner_references: list[OwnerReference] | None = None
+    owner_references: tuple[OwnerReference, ...] | None = None
     deletion_timestamp: str | None = None
 
 
@@ -52,8 +52,8 @@ class Container(_Base):
 
 class PodSpec(_Base):
     node_name: str = ""
-    containers: list[Container] | None = None
-    init_containers: list[Container] | None = None
+    containers: tuple[Container, ...] | None = None
+    init_containers: tuple[Container, ...] | None = None
     overhead: ResourceList | None = None
     resources: ResourceRequirements | None = None
 
@@ -72,9 +72,9 @@ class ContainerStatus(_Base):
 
 class PodStatus(_Base):
     phase: str = ""
-    conditions: list[PodCondition] | None = None
-    container_statuses: list[ContainerStatus] | None = None
-    init_container_statuses: list[ContainerStatus] | None = None
+    conditions: tuple[PodCondition, ...] | None = None
+    container_statuses: tuple[ContainerStatus, ...] | None = None
+    init_container_statuses: tuple[ContainerStatus, ...] | None = None
 
 
 class Pod(_Base, kw_only=True):

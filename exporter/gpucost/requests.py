@@ -158,28 +158,24 @@ def _resize_infeasible(pod: Pod) -> bool:
 def _spec_aggregate(pod: Pod) -> Amounts:
     spec = pod.spec
     if spec.init_containers:
-        return _aggregate_from(pod, _from_spec) or {}
+        return aggregate(
+            (container_requests(c, f"spec.containers[{i}]") for i, c in enumerate(spec.containers or ())),
+            (
+                (container_requests(c, f"spec.initContainers[{i}]"), c.restart_policy == "Always")
+                for i, c in enumerate(spec.init_containers)
+            ),
+        )
     total: Amounts = {}
     for i, c in enumerate(spec.containers or ()):
         _add(total, container_requests(c, f"spec.containers[{i}]"))
     return total
 
 
-def _status_may_differ(pod: Pod) -> bool:
-    """False when the resize status cannot change the result: no resize is pending and every
-    allocated or actual request in the status is the spec's request, as written."""
-    status = pod.status
-    statuses = status.container_statuses
-    if not statuses and not status.init_container_statuses:
-        return False
-    if status.init_container_statuses or (
-        status.conditions and any(c.type == "PodResizePending" for c in status.conditions)
-    ):
+def _pairs_differ(containers: Sequence[Container], statuses: Sequence[ContainerStatus]) -> bool:
+    """Whether any status may report requests other than its container's spec, as written."""
+    if len(containers) != len(statuses):
         return True
-    containers = pod.spec.containers or ()
-    if len(containers) != len(statuses or ()):
-        return True
-    for c, s in zip(containers, statuses or (), strict=True):  # the kubelet keeps spec order
+    for c, s in zip(containers, statuses, strict=True):  # the kubelet keeps spec order
         res = c.resources
         requests = res.requests if res is not None else None
         if c.name != s.name or (res is not None and res.limits and any(k not in (requests or {}) for k in res.limits)):
@@ -190,6 +186,21 @@ def _status_may_differ(pod: Pod) -> bool:
         if actual is not None and actual.requests is not None and actual.requests != requests:
             return True
     return False
+
+
+def _status_may_differ(pod: Pod) -> bool:
+    """False when the resize status cannot change the result: no resize is pending and every
+    allocated or actual request in the status is the spec's request, as written."""
+    status = pod.status
+    if not status.container_statuses and not status.init_container_statuses:
+        return False
+    if status.conditions and any(c.type == "PodResizePending" for c in status.conditions):
+        return True
+    spec = pod.spec
+    if _pairs_differ(spec.containers or (), status.container_statuses or ()):
+        return True
+    inits = spec.init_containers or ()
+    return bool(inits or status.init_container_statuses) and _pairs_differ(inits, status.init_container_statuses or ())
 
 
 def pod_requests(

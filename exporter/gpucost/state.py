@@ -14,6 +14,7 @@ pods + idle = node cost always holds and idle never goes negative.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 import zlib
@@ -21,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Union
+
+import msgspec
 
 from . import __version__, catalog
 from .exposition import (
@@ -105,38 +108,27 @@ class NodeCost:
     overcommitted: frozenset[str]
 
 
-class _PodEntry:
-    """A counted pod, reduced to what costing and labelling need."""
+class _PodEntry(msgspec.Struct, gc=False):
+    """A counted pod, reduced to what costing and labelling need. Not tracked by the cyclic
+    garbage collector (it holds no cycles): at 150,000 pods, full collections would otherwise
+    walk every entry again and again while the cluster syncs."""
 
-    __slots__ = (
-        "cpu_m",
-        "block",
-        "dims",
-        "gpu_units",
-        "key",
-        "memory_b",
-        "name",
-        "namespace",
-        "node",
-        "owner_kind",
-        "owner_name",
-        "owner_uid",
-    )
     key: str
-    namespace: str
-    name: str
-    node: str
-    owner_uid: str
-    owner_kind: str
-    owner_name: str
     block: int  # hash block of the key in every pod family
-    dims: tuple[str, ...]  # dimension label values found on the pod ("" = ask the namespace)
-    cpu_m: int
-    memory_b: int
-    gpu_units: dict[str, int]  # GPU resource name -> units requested
+    namespace: str = ""
+    name: str = ""
+    node: str = ""
+    owner_uid: str = ""
+    owner_kind: str = ""
+    owner_name: str = ""
+    dims: tuple[str, ...] = ()  # dimension label values found on the pod ("" = ask the namespace)
+    cpu_m: int = 0
+    memory_b: int = 0
+    gpu_units: dict[str, int] = {}  # GPU resource name -> units requested
 
 
 Rates = tuple[float, float, float, NodeGpus]
+_IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
 
 
 class _NodeEntry:
@@ -155,6 +147,7 @@ class _NodeEntry:
         "price",
         "rates",
         "region",
+        "rendered",
         "zone",
     )
     obj: Node  # as last seen, to re-derive inventory and price when NVML's answer changes
@@ -166,6 +159,7 @@ class _NodeEntry:
     alloc_cpu_m: int
     alloc_memory_b: int
     rates: Rates | None
+    rendered: bool  # all its families rendered since this version of the node arrived
     instance_type: str
     region: str
     zone: str
@@ -225,6 +219,8 @@ def capacity_type(labels: Mapping[str, str]) -> str:
 Sink = Union[Node, Pod, Namespace, Controller]
 
 _NO_OWNER = ("", "", "")
+#: Whether any of these characters occurs (then label values need escaping).
+_NEEDS_ESCAPE = re.compile(r'["\\\n]').search
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
 _NO_SHARES: dict[str, float] = {}
@@ -377,50 +373,56 @@ class CostState:
             self._remove_pod(key)
             self.skip("Pod", key, "invalid_quantity", f"{object_name('Pod', meta)}: {exc}")
             return
-        self._skipped.pop(key, None)
+        if self._skipped:
+            self._skipped.pop(key, None)
+        namespace = _intern(meta.namespace or "default")
+        owner = _controller_ref(meta)
+        owner_kind, owner_name, owner_uid = map(_intern, owner) if owner is not None else _NO_OWNER
+        labels = meta.labels
+        if labels and owner_kind == "StatefulSet" and _LWS_NAME in labels:
+            # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
+            # not watched (RBAC stays minimal), but the LWS controller labels its pods.
+            owner_kind, owner_name = "LeaderWorkerSet", labels[_LWS_NAME]
+        if not labels:
+            dims = self._no_dims
+        elif self._dim_first_keys is not None:
+            dims = tuple([labels.get(k, "") for k in self._dim_first_keys])
+        else:
+            dims = tuple([_first_label(labels, keys) for _, keys in self._dims])
+        cpu_m = -(-amounts.get("cpu", 0) // 1_000_000)  # MilliValue(), rounded up
+        memory_b = -(-amounts.get("memory", 0) // 1_000_000_000)  # Value(), rounded up
+        if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
+            gpu_units = {
+                name: value(amount) for name, amount in amounts.items() if amount > 0 and _is_gpu(name)
+            } or _NO_GPUS
+        else:
+            gpu_units = _NO_GPUS
         entry = self._pods.get(key)
         if entry is not None:
+            if (
+                entry.node == node and entry.cpu_m == cpu_m and entry.memory_b == memory_b
+                and entry.gpu_units == gpu_units and entry.dims == dims and entry.name == meta.name
+                and entry.namespace == namespace and entry.owner_uid == owner_uid
+                and entry.owner_kind == owner_kind and entry.owner_name == owner_name
+            ):
+                return  # a status-only change (conditions, restarts): nothing to recompute
             self._unreserve(entry)
             self._index_remove(self._pods_by_ns, entry.namespace, key)
             if entry.owner_uid:
                 self._index_remove(self._pods_by_owner, entry.owner_uid, key)
         else:
-            entry = self._pods[key] = _PodEntry()
-            entry.key = key
-            entry.block = block_of(key)
-        entry.namespace = _intern(meta.namespace or "default")
+            entry = self._pods[key] = _PodEntry(key, block_of(key))
+        entry.namespace = namespace
         entry.name = meta.name
         entry.node = _intern(node)
-        owner = _controller_ref(meta)
-        if owner is None:
-            entry.owner_kind, entry.owner_name, entry.owner_uid = _NO_OWNER
-        else:  # shared by every pod of the workload
-            entry.owner_kind, entry.owner_name, entry.owner_uid = map(_intern, owner)
-        labels = meta.labels
-        if labels and entry.owner_kind == "StatefulSet" and _LWS_NAME in labels:
-            # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
-            # not watched (RBAC stays minimal), but the LWS controller labels its pods.
-            entry.owner_kind, entry.owner_name = "LeaderWorkerSet", labels[_LWS_NAME]
-        if not labels:
-            entry.dims = self._no_dims
-        elif self._dim_first_keys is not None:
-            entry.dims = tuple([labels.get(k, "") for k in self._dim_first_keys])
-        else:
-            entry.dims = tuple([_first_label(labels, keys) for _, keys in self._dims])
-        cpu = amounts.get("cpu", 0)
-        memory = amounts.get("memory", 0)
-        entry.cpu_m = -(-cpu // 1_000_000)  # MilliValue(), rounded up
-        entry.memory_b = -(-memory // 1_000_000_000)  # Value(), rounded up
-        if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
-            entry.gpu_units = {
-                name: value(amount) for name, amount in amounts.items()
-                if amount > 0 and _is_gpu(name)
-            }
-        else:
-            entry.gpu_units = _NO_GPUS
-        self._pods_by_ns.setdefault(entry.namespace, {})[key] = None
-        if entry.owner_uid:
-            self._pods_by_owner.setdefault(entry.owner_uid, {})[key] = None
+        entry.owner_kind, entry.owner_name, entry.owner_uid = owner_kind, owner_name, owner_uid
+        entry.dims = dims
+        entry.cpu_m = cpu_m
+        entry.memory_b = memory_b
+        entry.gpu_units = gpu_units
+        self._pods_by_ns.setdefault(namespace, {})[key] = None
+        if owner_uid:
+            self._pods_by_owner.setdefault(owner_uid, {})[key] = None
         self._reserve(entry)
         self._dirty_pods[key] = None
 
@@ -520,6 +522,7 @@ class CostState:
         entry.capacity_type = capacity_type(labels)
         old = self._nodes.get(name)
         entry.rates = old.rates if old is not None else None
+        entry.rendered = False
         self._nodes[name] = entry
         self._reserved.setdefault(name, _Reserved())
         self._dirty_nodes[name] = None
@@ -616,7 +619,8 @@ class CostState:
             for res in cost.overcommitted:
                 self._overcommitted[res].add(name)
         if owned:
-            self._render_node(entry, cost)
+            self._render_node(entry, cost, idle_only=entry.rendered)
+            entry.rendered = True
         else:
             block = block_of(name)
             for family in self._node_families:
@@ -685,27 +689,33 @@ class CostState:
             for family in self._pod_families:
                 family.pop(block, key)
             return
-        cost = self._pod_cost(entry, node)
         owner_kind, owner_name = self._workload(entry)
         dims = self._dims_text.get((entry.namespace, entry.dims))
         if dims is None:
             dims = self._dims_text[entry.namespace, entry.dims] = self._render_dims(entry)
+        namespace, name, node_name = entry.namespace, entry.name, entry.node
+        if _NEEDS_ESCAPE(namespace + name + node_name + owner_kind + owner_name):
+            namespace, name, node_name, owner_kind, owner_name = map(
+                escape_label_value, (namespace, name, node_name, owner_kind, owner_name)
+            )
         labels = (
-            f'{{namespace="{escape_label_value(entry.namespace)}",pod="{escape_label_value(entry.name)}",'
-            f'node="{escape_label_value(entry.node)}",owner_kind="{escape_label_value(owner_kind)}",'
-            f'owner_name="{escape_label_value(owner_name)}"{dims}'
+            f'{{namespace="{namespace}",pod="{name}",node="{node_name}",'
+            f'owner_kind="{owner_kind}",owner_name="{owner_name}"{dims}'
         )
+        cpu_rate, mem_rate = node.rates[0], node.rates[1]
         cpu, mem, gpu_cost, gpu = self._pod_families
         block = entry.block
-        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {format_value(cost.cpu)}\n")
-        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {format_value(cost.memory)}\n")
-        if cost.gpus:
+        # Costs are finite and non-negative: repr() is the shortest round-trip text.
+        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * cpu_rate!r}\n")
+        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {entry.memory_b * mem_rate!r}\n")
+        if entry.gpu_units:
+            cost = self._pod_cost(entry, node)
             gpu_cost.set(block, key, f"gpucost_pod_gpu_reserved_cost_per_hour{labels}}} {format_value(cost.gpu)}\n")
             gpu.set(block, key, "".join(
                 f'gpucost_pod_gpu_reserved{labels},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
                 for res, share in sorted(cost.gpus.items())
             ))
-        else:
+        elif gpu_cost.get(block, key) is not None:
             gpu_cost.pop(block, key)
             gpu.pop(block, key)
 
@@ -749,11 +759,14 @@ class CostState:
             out[5].append(((node, ("gpu_model", gpus.model)), 1))
         return out
 
-    def _render_node(self, entry: _NodeEntry, cost: NodeCost) -> None:
+    def _render_node(self, entry: _NodeEntry, cost: NodeCost, idle_only: bool = False) -> None:
+        """Render the node's families; after a pod change only its idle cost can differ."""
         block = block_of(entry.name)
-        for family, (name, _, _), samples in zip(
+        for i, (family, (name, _, _), samples) in enumerate(zip(
             self._node_families, NODE_FAMILIES, self._node_series(entry, cost), strict=True
-        ):
+        )):
+            if idle_only and i != _IDLE:
+                continue
             if samples:
                 family.set(block, entry.name, "".join(sample_line(name, labels, v) for labels, v in samples))
             else:
