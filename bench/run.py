@@ -116,10 +116,13 @@ def decode_only(pages: dict[str, list[bytes]]) -> int:
 def cold_sync(pages: dict[str, list[bytes]], pricing: PricingConfig) -> tuple[CostState, bytes]:
     """What the exporter does on start: list every kind into the state, then a gzip scrape."""
     state = CostState(pricing)
-    for kind in KIND_ORDER:
+    for kind in KIND_ORDER:  # as ResourceWatch._list does: each page into a streamed relist
         decoder = _DECODERS[kind]
-        objs = [decoder.decode(raw) for body in pages[kind] for raw in decode_page(body).items or ()]
-        state.replace(kind, objs)
+        relist = state.relist(kind)
+        for body in pages[kind]:
+            for raw in decode_page(body).items or ():
+                relist.add(decoder.decode(raw))
+        relist.finish()
     body = asyncio.run(Exporter(state).body(True))
     return state, body
 
@@ -364,9 +367,11 @@ def memory_measure(workdir: Path) -> None:
     state = CostState(PricingConfig())
     for kind in KIND_ORDER:
         decoder = _DECODERS[kind]
+        relist = state.relist(kind)
         for path in sorted(workdir.glob(f"{kind}-*.json")):
             for raw in decode_page(path.read_bytes()).items or ():
-                state.upsert(kind, decoder.decode(raw))
+                relist.add(decoder.decode(raw))
+        relist.finish()
     asyncio.run(Exporter(state).body(True))
     gc.collect()
     print(json.dumps({"rss": rss_bytes(), "baseline": baseline}))

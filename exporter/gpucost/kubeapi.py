@@ -65,6 +65,35 @@ class ObjectSink(Protocol):
         """Take `objs` as the complete current set of `kind`: upsert all, delete the rest."""
 
 
+class StreamedRelist(Protocol):
+    """A full list applied as it arrives; only `finish()` deletes what the list lacked."""
+
+    def add(self, obj: Any) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _CollectedRelist:
+    """For sinks without `relist`: collect the whole list, then one `replace`."""
+
+    def __init__(self, sink: ObjectSink, kind: str) -> None:
+        self._sink = sink
+        self._kind = kind
+        self._objs: list[Any] = []
+
+    def add(self, obj: Any) -> None:
+        self._objs.append(obj)
+
+    def finish(self) -> None:
+        self._sink.replace(self._kind, self._objs)
+
+
+def start_relist(sink: ObjectSink, kind: str) -> StreamedRelist:
+    """The sink's streamed relist (`gpucost.state.CostState.relist`) when it has one."""
+    relist = getattr(sink, "relist", None)
+    return relist(kind) if relist is not None else _CollectedRelist(sink, kind)
+
+
 @dataclass(frozen=True)
 class Resource:
     """A watched collection. `name` is the URL plural, also the `resource` metric label."""
@@ -430,10 +459,12 @@ class ResourceWatch:
         return {"fieldSelector": self._field_selector} if self._field_selector else {}
 
     async def _list(self) -> None:
-        """Read every page of one consistent snapshot, then hand it to the sink at once."""
+        """Read every page of one consistent snapshot into the sink as it arrives; only a
+        complete list deletes what it lacks (a list that fails half way deletes nothing)."""
         s = self._settings
         timeout = aiohttp.ClientTimeout(total=s.list_timeout_s, sock_connect=s.connect_timeout_s)
-        objs: list[Any] = []
+        relist = start_relist(self._sink, self.resource.kind)
+        listed = 0
         skipped = 0
         token = ""
         while True:
@@ -457,7 +488,8 @@ class ResourceWatch:
                 if obj is None:
                     skipped += 1
                 else:
-                    objs.append(obj)
+                    relist.add(obj)
+                    listed += 1
             token = page.metadata.continue_
             if not token:
                 rv = page.metadata.resource_version
@@ -468,14 +500,14 @@ class ResourceWatch:
                 self.resource.name,
                 skipped,
             )
-        self._sink.replace(self.resource.kind, objs)
+        relist.finish()
         self._rv = rv
         if self._lists_done:
             self.stats.relists += 1
         self._lists_done += 1
         self.stats.synced = True
         self.stats.last_sync = time.time()
-        log.info("%s: listed %d objects at resourceVersion %s", self.resource.name, len(objs), rv)
+        log.info("%s: listed %d objects at resourceVersion %s", self.resource.name, listed, rv)
 
     def _decode(self, raw: bytes, logged: bool = True) -> Any:
         """The object as its Struct, or None (logged and counted) when it does not decode."""

@@ -20,12 +20,12 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Union
 
 import msgspec
 
 from . import __version__, catalog
+from .costs import RESOURCES, NodeCost, PodCost, Rates, node_cost, node_rates, pod_cost
 from .exposition import (
     BlockedFamily,
     MetricFamily,
@@ -46,7 +46,6 @@ from .requests import RequestError, pod_requests
 log = logging.getLogger("gpucost.state")
 
 GIB = 2**30
-RESOURCES = ("cpu", "memory", "gpu")
 _TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
 _INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 _REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
@@ -89,25 +88,6 @@ class Shard:
         return self.total == 1 or zlib.crc32(key.encode()) % self.total == self.index
 
 
-@dataclass(frozen=True)
-class PodCost:
-    """Hourly costs of one pod, and the physical-GPU equivalents it reserves by resource."""
-
-    cpu: float
-    memory: float
-    gpu: float
-    gpus: Mapping[str, float]
-
-
-@dataclass(frozen=True)
-class NodeCost:
-    """Hourly cost of a node by resource, and the part nobody reserved."""
-
-    cost: Mapping[str, float]
-    idle: Mapping[str, float]
-    overcommitted: frozenset[str]
-
-
 class _PodEntry(msgspec.Struct, gc=False):
     """A counted pod, reduced to what costing and labelling need. Not tracked by the cyclic
     garbage collector (it holds no cycles): at 150,000 pods, full collections would otherwise
@@ -127,7 +107,6 @@ class _PodEntry(msgspec.Struct, gc=False):
     gpu_units: dict[str, int] = {}  # GPU resource name -> units requested
 
 
-Rates = tuple[float, float, float, NodeGpus]
 _IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
 
 
@@ -223,7 +202,6 @@ _NO_OWNER = ("", "", "")
 _NEEDS_ESCAPE = re.compile(r'["\\\n]').search
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
-_NO_SHARES: dict[str, float] = {}
 _intern = sys.intern  # one shared string per namespace or node name, not one per pod
 
 
@@ -235,6 +213,25 @@ def _is_gpu(name: str) -> bool:
     if known is None:
         known = _gpu_names[name] = is_gpu_resource(name)
     return known
+
+
+class Relist:
+    """One streamed full list of a kind into a CostState (see CostState.relist)."""
+
+    def __init__(self, state: CostState, kind: str) -> None:
+        self._state = state
+        self._kind = kind
+        self._seen: set[str] = set()
+
+    def add(self, obj: Sink) -> None:
+        self._seen.add(self._state._key(self._kind, obj.metadata))
+        self._state.upsert(self._kind, obj)
+
+    def finish(self) -> None:
+        state = self._state
+        for key in state._keys_of(self._kind) - self._seen:
+            state._delete_key(self._kind, key)
+        state.version += 1
 
 
 class CostState:
@@ -308,13 +305,16 @@ class CostState:
 
     def replace(self, kind: str, objs: Iterable[Sink]) -> None:
         """Make the objects of one kind exactly `objs`: upsert each, delete the rest."""
-        keys = set()
+        relist = self.relist(kind)
         for obj in objs:
-            keys.add(self._key(kind, obj.metadata))
-            self.upsert(kind, obj)
-        for key in self._keys_of(kind) - keys:
-            self._delete_key(kind, key)
-        self.version += 1
+            relist.add(obj)
+        relist.finish()
+
+    def relist(self, kind: str) -> Relist:
+        """A full list of one kind, streamed: objects are applied as they arrive (no need to
+        hold 150,000 decoded pods at once), and only `finish()` deletes what the list lacked.
+        An abandoned relist (the list failed half way) deletes nothing."""
+        return Relist(self, kind)
 
     def skip(self, kind: str, key: str, reason: str, message: str) -> None:
         """Record an object left out (e.g. undecodable), logging it once."""
@@ -577,23 +577,6 @@ class CostState:
         self.last_update = self._clock()
         self.version += 1
 
-    def _rates(self, entry: _NodeEntry, r: _Reserved) -> Rates:
-        """Hourly cost per reserved millicore, byte and physical-GPU equivalent."""
-        price = entry.price
-        cpu_denominator = max(entry.alloc_cpu_m, r.cpu_m)
-        mem_denominator = max(entry.alloc_memory_b, r.memory_b)
-        gpu_denominator = max(Fraction(entry.gpus.physical), self._gpu_equivalents(entry.gpus, r.gpu_units))
-        return (
-            price.cpu / cpu_denominator if cpu_denominator else 0.0,
-            price.memory / mem_denominator if mem_denominator else 0.0,
-            float(Fraction(price.gpu) / gpu_denominator) if gpu_denominator else 0.0,
-            entry.gpus,
-        )
-
-    @staticmethod
-    def _gpu_equivalents(gpus: NodeGpus, units: Mapping[str, int]) -> Fraction:
-        return sum((n * gpus.weight(name) for name, n in units.items()), Fraction(0))
-
     def _refresh_node(self, name: str, dirty_pods: dict[str, None]) -> None:
         entry = self._nodes.get(name)
         r = self._reserved.get(name)
@@ -609,7 +592,9 @@ class CostState:
                     del self._reserved[name]
             return
         assert r is not None
-        rates = self._rates(entry, r)
+        rates = node_rates(
+            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b, r.gpu_units
+        )
         if rates != entry.rates:
             entry.rates = rates
             dirty_pods |= r.pods
@@ -630,54 +615,17 @@ class CostState:
         """A node's hourly cost and idle cost by resource (call flush() first)."""
         entry = self._nodes[name]
         r = self._reserved[name]
-        price = entry.price
-        equivalents = self._gpu_equivalents(entry.gpus, r.gpu_units)
-        physical = Fraction(entry.gpus.physical)
-        cost = {"cpu": price.cpu, "memory": price.memory}
-        idle = {
-            "cpu": _idle(price.cpu, entry.alloc_cpu_m, r.cpu_m),
-            "memory": _idle(price.memory, entry.alloc_memory_b, r.memory_b),
-        }
-        over = set()
-        if r.cpu_m > entry.alloc_cpu_m:
-            over.add("cpu")
-        if r.memory_b > entry.alloc_memory_b:
-            over.add("memory")
-        if physical or price.gpu:
-            cost["gpu"] = price.gpu
-            denominator = max(physical, equivalents)
-            idle["gpu"] = (
-                float(Fraction(price.gpu) * (denominator - equivalents) / denominator)
-                if denominator else price.gpu
-            )
-        if equivalents > physical:
-            over.add("gpu")
-        return NodeCost(cost=cost, idle=idle, overcommitted=frozenset(over))
+        return node_cost(
+            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b, r.gpu_units
+        )
 
     def pod_cost(self, key: str) -> PodCost | None:
         """A counted pod's hourly costs (call flush() first); None if not costed."""
         entry = self._pods.get(key)
-        if entry is None:
+        node = self._nodes.get(entry.node) if entry is not None else None
+        if entry is None or node is None or node.rates is None:
             return None
-        node = self._nodes.get(entry.node)
-        if node is None or node.rates is None:
-            return None
-        return self._pod_cost(entry, node)
-
-    @staticmethod
-    def _pod_cost(entry: _PodEntry, node: _NodeEntry) -> PodCost:
-        assert node.rates is not None  # set by flush() before any pod is costed
-        cpu_rate, mem_rate, gpu_rate, gpus = node.rates
-        if not entry.gpu_units:
-            return PodCost(entry.cpu_m * cpu_rate, entry.memory_b * mem_rate, 0.0, _NO_SHARES)
-        shares = {name: float(n * gpus.weight(name)) for name, n in entry.gpu_units.items()}
-        equivalents = sum((n * gpus.weight(name) for name, n in entry.gpu_units.items()), Fraction(0))
-        return PodCost(
-            cpu=entry.cpu_m * cpu_rate,
-            memory=entry.memory_b * mem_rate,
-            gpu=float(equivalents) * gpu_rate,
-            gpus=shares,
-        )
+        return pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
 
     # ------------------------------------------------------------------ rendering
 
@@ -702,14 +650,14 @@ class CostState:
             f'{{namespace="{namespace}",pod="{name}",node="{node_name}",'
             f'owner_kind="{owner_kind}",owner_name="{owner_name}"{dims}'
         )
-        cpu_rate, mem_rate = node.rates[0], node.rates[1]
+        rates = node.rates
         cpu, mem, gpu_cost, gpu = self._pod_families
         block = entry.block
         # Costs are finite and non-negative: repr() is the shortest round-trip text.
-        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * cpu_rate!r}\n")
-        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {entry.memory_b * mem_rate!r}\n")
+        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * rates.cpu!r}\n")
+        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {entry.memory_b * rates.memory!r}\n")
         if entry.gpu_units:
-            cost = self._pod_cost(entry, node)
+            cost = pod_cost(rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
             gpu_cost.set(block, key, f"gpucost_pod_gpu_reserved_cost_per_hour{labels}}} {format_value(cost.gpu)}\n")
             gpu.set(block, key, "".join(
                 f'gpucost_pod_gpu_reserved{labels},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
@@ -783,7 +731,7 @@ class CostState:
             node = self._nodes.get(entry.node)
             if node is None or node.rates is None or not self.shard.owns(key):
                 continue
-            cost = self._pod_cost(entry, node)
+            cost = pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
             labels = tuple(zip(label_names, self._pod_label_values(entry), strict=True))
             yield cpu, labels, cost.cpu
             yield mem, labels, cost.memory
@@ -873,10 +821,3 @@ class CostState:
         self.flush()
         body = b"".join(f.text() for f in self.families())
         return (body + self.tail(extra, started)).decode()
-
-
-def _idle(cost: float, allocatable: int, reserved: int) -> float:
-    denominator = max(allocatable, reserved)
-    if not denominator:
-        return cost
-    return cost * (denominator - reserved) / denominator

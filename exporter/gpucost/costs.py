@@ -1,0 +1,124 @@
+"""The cost rules: pure functions from a node's price, what it offers and what pods reserve,
+to hourly costs. No I/O, no state (see docs/costs.md).
+
+CPU and memory are shared over allocatable: a pod pays request x node cost / allocatable.
+GPUs are shared over the node's physical GPUs: a pod pays its physical-GPU equivalents x the
+node's GPU cost / physical GPUs. Where reservations exceed what the node offers (a transient
+state), the denominator becomes the sum of reservations, so the pods' costs plus the idle cost
+always equal the node's cost and idle is never negative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from .gpu import NodeGpus
+from .pricing import NodePrice
+
+RESOURCES = ("cpu", "memory", "gpu")
+
+
+@dataclass(frozen=True)
+class Rates:
+    """A node's hourly cost per reserved millicore, byte and physical-GPU equivalent."""
+
+    cpu: float
+    memory: float
+    gpu: float
+    gpus: NodeGpus  # how the node's GPU resources map onto physical GPUs
+
+
+@dataclass(frozen=True)
+class PodCost:
+    """Hourly costs of one pod, and the physical-GPU equivalents it reserves by resource."""
+
+    cpu: float
+    memory: float
+    gpu: float
+    gpus: Mapping[str, float]
+
+
+@dataclass(frozen=True)
+class NodeCost:
+    """Hourly cost of a node by resource, the part nobody reserved, and the resources whose
+    reservations exceed what the node offers."""
+
+    cost: Mapping[str, float]
+    idle: Mapping[str, float]
+    overcommitted: frozenset[str]
+
+
+def gpu_equivalents(gpus: NodeGpus, units: Mapping[str, int]) -> Fraction:
+    """Physical GPUs that `units` of each GPU resource stand for on this node (exact)."""
+    return sum((n * gpus.weight(name) for name, n in units.items()), Fraction(0))
+
+
+def _per_unit(cost: float, offered: int | Fraction, reserved: int | Fraction) -> float:
+    denominator = max(offered, reserved)
+    if not denominator:
+        return 0.0
+    if isinstance(denominator, Fraction):
+        return float(Fraction(cost) / denominator)
+    return cost / denominator
+
+
+def _idle(cost: float, offered: int | Fraction, reserved: int | Fraction) -> float:
+    denominator = max(offered, reserved)
+    if not denominator:
+        return cost
+    if isinstance(denominator, Fraction):
+        return float(Fraction(cost) * (denominator - reserved) / denominator)
+    return cost * (denominator - reserved) / denominator
+
+
+def node_rates(
+    price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int],
+) -> Rates:
+    """Hourly cost per unit reserved, given allocatable and the node's total reservations."""
+    return Rates(
+        cpu=_per_unit(price.cpu, alloc_cpu_m, cpu_m),
+        memory=_per_unit(price.memory, alloc_memory_b, memory_b),
+        gpu=_per_unit(price.gpu, Fraction(gpus.physical), gpu_equivalents(gpus, gpu_units)),
+        gpus=gpus,
+    )
+
+
+def node_cost(
+    price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int],
+) -> NodeCost:
+    """A node's hourly cost, idle cost and overcommitted resources, given its reservations."""
+    cost = {"cpu": price.cpu, "memory": price.memory}
+    idle = {"cpu": _idle(price.cpu, alloc_cpu_m, cpu_m), "memory": _idle(price.memory, alloc_memory_b, memory_b)}
+    over = set()
+    if cpu_m > alloc_cpu_m:
+        over.add("cpu")
+    if memory_b > alloc_memory_b:
+        over.add("memory")
+    physical = Fraction(gpus.physical)
+    equivalents = gpu_equivalents(gpus, gpu_units)
+    if physical or price.gpu:
+        cost["gpu"] = price.gpu
+        idle["gpu"] = _idle(price.gpu, physical, equivalents)
+    if equivalents > physical:
+        over.add("gpu")
+    return NodeCost(cost=cost, idle=idle, overcommitted=frozenset(over))
+
+
+_NO_SHARES: Mapping[str, float] = {}
+
+
+def pod_cost(rates: Rates, cpu_m: int, memory_b: int, gpu_units: Mapping[str, int]) -> PodCost:
+    """A pod's hourly costs from its reservations and its node's rates."""
+    if not gpu_units:
+        return PodCost(cpu_m * rates.cpu, memory_b * rates.memory, 0.0, _NO_SHARES)
+    weights = {name: n * rates.gpus.weight(name) for name, n in gpu_units.items()}
+    return PodCost(
+        cpu=cpu_m * rates.cpu,
+        memory=memory_b * rates.memory,
+        gpu=float(sum(weights.values(), Fraction(0))) * rates.gpu,
+        gpus={name: float(w) for name, w in weights.items()},
+    )
