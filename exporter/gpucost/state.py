@@ -231,7 +231,6 @@ class Relist:
         state = self._state
         for key in state._keys_of(self._kind) - self._seen:
             state._delete_key(self._kind, key)
-        state.version += 1
 
 
 class CostState:
@@ -279,7 +278,6 @@ class CostState:
         self._node_families = tuple(
             BlockedFamily(header(n, t, h.format(currency=cur))) for n, t, h in NODE_FAMILIES
         )
-        self.version = 0  # bumps whenever rendered output may have changed
         #: When sources can vouch for freshness (live watches), the time they last did.
         self.confirmed: Callable[[], float] | None = None
         self.last_update = 0.0
@@ -296,12 +294,10 @@ class CostState:
             self._upsert_namespace(obj.metadata)
         elif kind in ("ReplicaSet", "Job"):
             self._upsert_controller(kind, obj.metadata)
-        self.version += 1
 
     def delete(self, kind: str, obj: Sink) -> None:
         """Remove one object, given as last seen."""
         self._delete_key(kind, self._key(kind, obj.metadata))
-        self.version += 1
 
     def replace(self, kind: str, objs: Iterable[Sink]) -> None:
         """Make the objects of one kind exactly `objs`: upsert each, delete the rest."""
@@ -321,7 +317,6 @@ class CostState:
         if self._skipped.get(key) != (kind, reason):
             log.warning("%s left out (%s): %s", key, reason, message)
         self._skipped[key] = (kind, reason)
-        self.version += 1
 
     # ------------------------------------------------------------------ keys
 
@@ -531,7 +526,6 @@ class CostState:
         """Re-derive every node's GPU inventory and price (e.g. after an NVML re-read)."""
         for entry in list(self._nodes.values()):
             self._upsert_node(entry.obj)
-        self.version += 1
 
     # ------------------------------------------------------------------ namespaces, owners
 
@@ -575,7 +569,6 @@ class CostState:
         self._dirty_nodes = {}
         self._dirty_pods = {}
         self.last_update = self._clock()
-        self.version += 1
 
     def _refresh_node(self, name: str, dirty_pods: dict[str, None]) -> None:
         entry = self._nodes.get(name)
