@@ -172,13 +172,17 @@ def test_invalid_quantity_leaves_pod_out_counts_and_logs_once(caplog: pytest.Log
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
     assert "Pod ml/bad" in messages[0] and "'1.5.0'" in messages[0]
-    assert 'gpucost_objects_skipped{kind="Pod",reason="invalid_quantity"} 1' in s.render()
+    text = s.render()
+    assert 'gpucost_objects_skipped{kind="Pod",reason="invalid_quantity"} 1' in text
+    assert 'gpucost_objects_skipped_total{kind="Pod",reason="invalid_quantity"} 1' in text
     # Fixing the pod brings it back and clears the count.
     fixed = pod("bad", "cpu-1", container(cpu="2"), namespace="ml", uid=pod_key(bad))
     s.upsert("Pod", decode(fixed))
     s.flush()
     assert s.pod_cost(pod_key(bad)).cpu == approx(0.08)
-    assert "invalid_quantity" not in s.render()
+    text = s.render()
+    assert 'gpucost_objects_skipped{kind="Pod",reason="invalid_quantity"}' not in text
+    assert 'gpucost_objects_skipped_total{kind="Pod",reason="invalid_quantity"} 1' in text  # counters never go down
 
 
 def test_dimension_labels_pod_first_then_namespace_and_owner_chain() -> None:

@@ -267,6 +267,7 @@ class CostState:
         self._pods_by_owner: dict[str, dict[str, None]] = {}
         self._controller_keys: dict[str, set[str]] = {"ReplicaSet": set(), "Job": set()}
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
+        self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
         self._dirty_nodes: dict[str, None] = {}
         self._dirty_pods: dict[str, None] = {}
@@ -316,6 +317,7 @@ class CostState:
         """Record an object left out (e.g. undecodable), logging it once."""
         if self._skipped.get(key) != (kind, reason):
             log.warning("%s left out (%s): %s", key, reason, message)
+            self._skip_events[kind, reason] = self._skip_events.get((kind, reason), 0) + 1
         self._skipped[key] = (kind, reason)
 
     # ------------------------------------------------------------------ keys
@@ -780,6 +782,11 @@ class CostState:
             "gpucost_objects_skipped", "gauge",
             "Objects currently left out of the cost model, by kind and reason (see the log).",
             [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(self.skipped_counts().items())],
+        )
+        yield MetricFamily(
+            "gpucost_objects_skipped_total", "counter",
+            "Times an object was left out of the cost model (malformed quantity, undecodable object), by kind and reason.",
+            [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(self._skip_events.items())],
         )
         yield MetricFamily(
             "gpucost_overcommitted_nodes", "gauge",
