@@ -198,15 +198,21 @@ async def _flush_continuously(state: CostState, interval: float = 1.0) -> None:
     do (the first one after a 150k-pod sync would otherwise render everything)."""
     while True:
         await asyncio.sleep(interval)
-        state.flush()
+        try:
+            state.flush()
+        except Exception:  # a bug must not stop the series from updating for good
+            log.exception("updating the cost series failed; retrying")
 
 
 async def _refresh_nvml(nvml: NodeInventory, state: CostState, interval: float) -> None:
     """Re-read NVML off the event loop (its calls block); re-price the node when it changed."""
     while True:
         await asyncio.sleep(interval)
-        if await asyncio.to_thread(nvml.refresh):
-            state.refresh_nodes()
+        try:
+            if await asyncio.to_thread(nvml.refresh):
+                state.refresh_nodes()
+        except Exception:  # NVML errors are handled in refresh(); anything else: keep going
+            log.exception("re-reading the GPU inventory failed; retrying")
 
 
 async def _run(
