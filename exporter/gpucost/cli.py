@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
+from .configfile import ConfigError
 from .nvml import NvmlSource, physical_gpus_and_model
-from .pricing import PricingConfig, PricingError, load_pricing
+from .pricing import PricingConfig, load_pricing
 from .server import Exporter, parse_listen_address, serve
 from .snapshot import Snapshot, SnapshotError, load_snapshot
 from .state import CostState, Shard
+from .webconfig import WebGuard
 
 if TYPE_CHECKING:  # the kubernetes package is slow to import; --once and --demo never need it
     from .kubeapi import ClusterWatcher, WatchSettings
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="print the exposition to stdout and exit")
     p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
                    help=f"address for /metrics, /healthz, /readyz (default {DEFAULT_LISTEN})")
+    p.add_argument("--web.config.file", dest="web_config", metavar="PATH",
+                   help="TLS, basic auth and headers (Prometheus exporter-toolkit format); re-read on change")
     p.add_argument("--log.level", dest="log_level", default="info",
                    choices=["debug", "info", "warning", "error"], help="log level (default info)")
     p.add_argument("--version", action="version", version=f"gpucost-exporter {__version__}")
@@ -168,7 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if nvml is not None:
             nvml.refresh()
         state, snap = load_state(args, nvml)
-    except (UsageError, PricingError, SnapshotError) as exc:
+        guard = WebGuard(args.web_config) if args.web_config and not args.once else None
+    except (UsageError, ConfigError, SnapshotError) as exc:
         print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
         return 2
     if args.once:
@@ -176,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(state.render(extra))
         return 0
     try:
-        return asyncio.run(_run(args, state, snap, nvml))
+        return asyncio.run(_run(args, state, snap, nvml, guard))
     except KeyboardInterrupt:
         return 0
 
@@ -216,7 +221,8 @@ async def _refresh_nvml(nvml: NodeInventory, state: CostState, interval: float) 
 
 
 async def _run(
-    args: argparse.Namespace, state: CostState, snap: Snapshot | None, nvml: NodeInventory | None = None
+    args: argparse.Namespace, state: CostState, snap: Snapshot | None, nvml: NodeInventory | None = None,
+    guard: WebGuard | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -241,10 +247,12 @@ async def _run(
         node_name = args.node_name
         sources.append(lambda: nvml.source.metric_families(node_name))
         tasks.append(asyncio.create_task(_refresh_nvml(nvml, state, args.nvml_refresh)))
+    if guard is not None:
+        sources.append(guard.metric_families)
     exporter = Exporter(state, sources=sources, ready=ready)
     log.info("gpucost %s serving on %s", __version__, args.listen)
     try:
-        await serve(exporter, args.listen, stop)
+        await serve(exporter, args.listen, stop, guard)
     except OSError as exc:
         print(f"gpucost-exporter: error: --web.listen-address {args.listen}: {exc.strerror}", file=sys.stderr)
         return 2

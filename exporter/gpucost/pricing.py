@@ -9,7 +9,6 @@ wrong types and negative prices are errors naming the file, line and key.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,9 +17,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import catalog
+from .configfile import ConfigError, Located, Reader, describe, load_document
 
 #: Labels every pod series carries; dimension labels may not reuse them.
 FIXED_POD_LABELS = ("namespace", "pod", "node", "owner_kind", "owner_name")
@@ -37,7 +35,7 @@ DEFAULT_LABELS: dict[str, tuple[str, ...]] = {
 }
 
 
-class PricingError(ValueError):
+class PricingError(ConfigError):
     """Invalid pricing config; the message names the file, line and key."""
 
 
@@ -204,99 +202,6 @@ def _split(
     )
 
 
-# --------------------------------------------------------------------------- loading
-
-
-class _Located(dict):  # type: ignore[type-arg]
-    """A YAML mapping that remembers the line of each key (1-based)."""
-
-    line: int
-    key_lines: dict[Any, int]
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> _Located:
-    loader.flatten_mapping(node)
-    out = _Located()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-        if not isinstance(key, (str, int, float, bool)) or key is None:
-            raise yaml.constructor.ConstructorError(
-                None, None, "mapping keys must be scalars", key_node.start_mark
-            )
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
-        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
-        out.key_lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-class _Reader:
-    """Validates one document, producing errors like `pricing.yaml:7: default.gpu_hour: ...`."""
-
-    def __init__(self, filename: str) -> None:
-        self.filename = filename
-
-    def fail(self, line: int, key: str, message: str) -> PricingError:
-        return PricingError(f"{self.filename}:{line}: {key}: {message}")
-
-    def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> _Located:
-        if not isinstance(value, _Located):
-            raise self.fail(line, key, f"expected a mapping, got {_kind(value)}")
-        if allowed is not None:
-            for k in value:
-                if k not in allowed:
-                    where = f"{key}.{k}" if key else str(k)
-                    raise self.fail(
-                        value.key_lines[k], where, f"unknown key (allowed: {', '.join(allowed)})"
-                    )
-        return value
-
-    def price(self, m: _Located, k: str, prefix: str) -> float:
-        v = m[k]
-        where = f"{prefix}{k}"
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.fail(m.key_lines[k], where, f"expected a number, got {_kind(v)} {v!r}")
-        if not math.isfinite(v) or v < 0:
-            raise self.fail(m.key_lines[k], where, f"must be a finite number >= 0, got {v!r}")
-        return float(v)
-
-    def string(self, m: _Located, k: str, prefix: str) -> str:
-        v = m[k]
-        if not isinstance(v, str) or not v:
-            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected a non-empty string, got {_kind(v)} {v!r}")
-        return v
-
-    def price_table(self, m: _Located, k: str) -> dict[str, float]:
-        table = self.mapping(m[k], m.key_lines[k], k, None)
-        out = {}
-        for name in table:
-            if not isinstance(name, str):
-                raise self.fail(table.key_lines[name], f"{k}.{name}", "keys must be strings")
-            out[name] = self.price(table, name, f"{k}.")
-        return out
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, _Located):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return type(value).__name__
-
-
 _TOP_KEYS = (
     "currency", "default", "gpu_models", "instance_types", "builtin_catalog", "nodes", "labels",
     "budgets", "gpu_weights",
@@ -306,16 +211,10 @@ _UNIT_KEYS = ("cpu_core_hour", "memory_gib_hour", "gpu_hour")
 
 def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     """Parse and validate a pricing document. Raises PricingError naming file, line and key."""
-    try:
-        doc = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise PricingError(f"{filename}:{line}: invalid YAML: {problem}") from None
+    doc = load_document(text, filename, PricingError)
     if doc is None:
         return PricingConfig(source=filename)
-    r = _Reader(filename)
+    r = Reader(filename, PricingError)
     top = r.mapping(doc, 1, "", _TOP_KEYS)
     kwargs: dict[str, Any] = {"source": filename}
     if "currency" in top:
@@ -326,7 +225,7 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     default = PricingConfig().default
     if "default" in top:
         d = r.mapping(top["default"], top.key_lines["default"], "default", _UNIT_KEYS)
-        values = {k: r.price(d, k, "default.") for k in d}
+        values = {k: r.number(d, k, "default.") for k in d}
         default = UnitPrices(
             values.get("cpu_core_hour", default.cpu_core_hour),
             values.get("memory_gib_hour", default.memory_gib_hour),
@@ -334,13 +233,11 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
         )
         kwargs["default"] = default
     if "gpu_models" in top:
-        kwargs["gpu_models"] = {normalize_model(k): v for k, v in r.price_table(top, "gpu_models").items()}
+        kwargs["gpu_models"] = {normalize_model(k): v for k, v in r.number_table(top, "gpu_models").items()}
     if "instance_types" in top:
-        kwargs["instance_types"] = r.price_table(top, "instance_types")
+        kwargs["instance_types"] = r.number_table(top, "instance_types")
     if "builtin_catalog" in top:
-        if not isinstance(top["builtin_catalog"], bool):
-            raise r.fail(top.key_lines["builtin_catalog"], "builtin_catalog", "expected true or false")
-        kwargs["builtin_catalog"] = top["builtin_catalog"]
+        kwargs["builtin_catalog"] = r.boolean(top, "builtin_catalog", "")
     if "nodes" in top:
         kwargs["nodes"] = _parse_node_rules(r, top)
     labels = dict(DEFAULT_LABELS)
@@ -354,10 +251,10 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     return PricingConfig(**kwargs)
 
 
-def _parse_node_rules(r: _Reader, top: _Located) -> tuple[NodeRule, ...]:
+def _parse_node_rules(r: Reader, top: Located) -> tuple[NodeRule, ...]:
     rules = top["nodes"]
     if not isinstance(rules, list):
-        raise r.fail(top.key_lines["nodes"], "nodes", f"expected a list, got {_kind(rules)}")
+        raise r.fail(top.key_lines["nodes"], "nodes", f"expected a list, got {describe(rules)}")
     out = []
     line = top.key_lines["nodes"]
     for i, entry in enumerate(rules):
@@ -374,7 +271,7 @@ def _parse_node_rules(r: _Reader, top: _Located) -> tuple[NodeRule, ...]:
         if "labels" in m:
             lm = r.mapping(m["labels"], m.key_lines["labels"], f"{prefix}.match.labels", None)
             labels = tuple((str(k), r.string(lm, k, f"{prefix}.match.labels.")) for k in lm)
-        prices = {k: r.price(e, k, f"{prefix}.") for k in e if k != "match"}
+        prices = {k: r.number(e, k, f"{prefix}.") for k in e if k != "match"}
         if not prices:
             raise r.fail(e.line, prefix, "needs 'hourly' or at least one of " + ", ".join(_UNIT_KEYS))
         if "hourly" in prices and len(prices) > 1:
@@ -383,7 +280,7 @@ def _parse_node_rules(r: _Reader, top: _Located) -> tuple[NodeRule, ...]:
     return tuple(out)
 
 
-def _parse_labels(r: _Reader, top: _Located) -> dict[str, tuple[str, ...]]:
+def _parse_labels(r: Reader, top: Located) -> dict[str, tuple[str, ...]]:
     m = r.mapping(top["labels"], top.key_lines["labels"], "labels", None)
     out: dict[str, tuple[str, ...]] = {}
     for label, keys in m.items():
@@ -400,10 +297,10 @@ def _parse_labels(r: _Reader, top: _Located) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _parse_budgets(r: _Reader, top: _Located, labels: Mapping[str, tuple[str, ...]]) -> tuple[Budget, ...]:
+def _parse_budgets(r: Reader, top: Located, labels: Mapping[str, tuple[str, ...]]) -> tuple[Budget, ...]:
     entries = top["budgets"]
     if not isinstance(entries, list):
-        raise r.fail(top.key_lines["budgets"], "budgets", f"expected a list, got {_kind(entries)}")
+        raise r.fail(top.key_lines["budgets"], "budgets", f"expected a list, got {describe(entries)}")
     out: list[Budget] = []
     seen: set[str] = set()
     dimensions = ("namespace",) + tuple(labels)
@@ -424,15 +321,15 @@ def _parse_budgets(r: _Reader, top: _Located, labels: Mapping[str, tuple[str, ..
         if name in seen:
             raise r.fail(b.line, f"{prefix}.name", f"duplicate budget name {name!r}")
         seen.add(name)
-        out.append(Budget(name, dimension, value, resource, r.price(b, "monthly", f"{prefix}.")))
+        out.append(Budget(name, dimension, value, resource, r.number(b, "monthly", f"{prefix}.")))
     return tuple(out)
 
 
-def _parse_gpu_weights(r: _Reader, top: _Located) -> dict[str, Fraction]:
+def _parse_gpu_weights(r: Reader, top: Located) -> dict[str, Fraction]:
     m = r.mapping(top["gpu_weights"], top.key_lines["gpu_weights"], "gpu_weights", None)
     out = {}
     for key in m:
-        weight = r.price(m, key, "gpu_weights.")
+        weight = r.number(m, key, "gpu_weights.")
         if weight > 1:
             raise r.fail(m.key_lines[key], f"gpu_weights.{key}", "a unit cannot be worth more than 1 GPU")
         out[str(key)] = Fraction(weight).limit_denominator(10**6)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import logging
 import os
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from aiohttp import web
 
 from . import __version__
 from .exposition import CONTENT_TYPE, GZIP_LEVEL, SMALL_FAMILY_BYTES, MetricFamily
 from .state import CostState
+from .webconfig import WebGuard
 
 log = logging.getLogger("gpucost.server")
 
@@ -137,8 +140,8 @@ class Exporter:
     async def landing(self, _request: web.Request) -> web.Response:
         return web.Response(text=_LANDING.format(version=__version__), content_type="text/html")
 
-    def app(self) -> web.Application:
-        app = web.Application()
+    def app(self, guard: WebGuard | None = None) -> web.Application:
+        app = web.Application(middlewares=[_guard_middleware(guard)] if guard is not None else [])
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
@@ -147,6 +150,37 @@ class Exporter:
 
 
 _COMPRESS_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def _guard_middleware(guard: WebGuard) -> Any:
+    """Basic auth and response headers from the web config, re-read when the file changes."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        guard.maybe_reload()
+        config = guard.config
+        if config.basic_auth_users and not await _authorized(guard, request):
+            response: web.StreamResponse = web.Response(
+                status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="gpucost"'}
+            )
+        else:
+            response = await handler(request)
+        response.headers.update(config.headers)
+        return response
+
+    return middleware
+
+
+async def _authorized(guard: WebGuard, request: web.Request) -> bool:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Basic "):
+        return False
+    try:
+        user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    # bcrypt is slow on purpose: check off the event loop (verdicts are cached).
+    return bool(sep) and await asyncio.to_thread(guard.allowed, user, password)
 
 
 def _compress_all(texts: list[bytes]) -> list[bytes]:
@@ -161,11 +195,11 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(exporter: Exporter, address: str, stop: asyncio.Event) -> None:
+async def serve(exporter: Exporter, address: str, stop: asyncio.Event, guard: WebGuard | None = None) -> None:
     host, port = parse_listen_address(address)
-    runner = web.AppRunner(exporter.app(), access_log=None)
+    runner = web.AppRunner(exporter.app(guard), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host or None, port)
+    site = web.TCPSite(runner, host or None, port, ssl_context=guard.ssl_context if guard else None)
     await site.start()
     log.info("listening on %s (started %.0f)", address, time.time())
     try:

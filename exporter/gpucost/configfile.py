@@ -1,0 +1,123 @@
+"""Strict YAML config files: every mapping remembers its keys' lines, so validation errors
+read `pricing.yaml:7: default.gpu_hour: must be a finite number >= 0, got -3`."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """An invalid config file; the message names the file, line and key."""
+
+
+class Located(dict):  # type: ignore[type-arg]
+    """A YAML mapping that remembers the line of each key (1-based)."""
+
+    line: int
+    key_lines: dict[Any, int]
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
+    loader.flatten_mapping(node)
+    out = Located()
+    out.line = node.start_mark.line + 1
+    out.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if not isinstance(key, (str, int, float, bool)) or key is None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "mapping keys must be scalars", key_node.start_mark
+            )
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
+        out.key_lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_document(text: str, filename: str, error: type[ConfigError] = ConfigError) -> Any:
+    """Parse one YAML document (safe loading; duplicate keys rejected); mappings are Located."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"{filename}:{line}: invalid YAML: {problem}") from None
+
+
+def describe(value: Any) -> str:
+    """What kind of YAML value this is, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, Located):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
+class Reader:
+    """Validates one document; `error` is the ConfigError subclass to raise."""
+
+    def __init__(self, filename: str, error: type[ConfigError] = ConfigError) -> None:
+        self.filename = filename
+        self.error = error
+
+    def fail(self, line: int, key: str, message: str) -> ConfigError:
+        return self.error(f"{self.filename}:{line}: {key}: {message}")
+
+    def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> Located:
+        if not isinstance(value, Located):
+            raise self.fail(line, key, f"expected a mapping, got {describe(value)}")
+        if allowed is not None:
+            for k in value:
+                if k not in allowed:
+                    where = f"{key}.{k}" if key else str(k)
+                    raise self.fail(
+                        value.key_lines[k], where, f"unknown key (allowed: {', '.join(allowed)})"
+                    )
+        return value
+
+    def number(self, m: Located, k: str, prefix: str) -> float:
+        """A finite number >= 0 (prices, weights)."""
+        v = m[k]
+        where = f"{prefix}{k}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(m.key_lines[k], where, f"expected a number, got {describe(v)} {v!r}")
+        if not math.isfinite(v) or v < 0:
+            raise self.fail(m.key_lines[k], where, f"must be a finite number >= 0, got {v!r}")
+        return float(v)
+
+    def string(self, m: Located, k: str, prefix: str) -> str:
+        v = m[k]
+        if not isinstance(v, str) or not v:
+            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected a non-empty string, got {describe(v)} {v!r}")
+        return v
+
+    def boolean(self, m: Located, k: str, prefix: str) -> bool:
+        v = m[k]
+        if not isinstance(v, bool):
+            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected true or false, got {describe(v)} {v!r}")
+        return v
+
+    def number_table(self, m: Located, k: str) -> dict[str, float]:
+        table = self.mapping(m[k], m.key_lines[k], k, None)
+        out = {}
+        for name in table:
+            if not isinstance(name, str):
+                raise self.fail(table.key_lines[name], f"{k}.{name}", "keys must be strings")
+            out[name] = self.number(table, name, f"{k}.")
+        return out
