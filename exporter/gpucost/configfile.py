@@ -4,6 +4,7 @@ read `pricing.yaml:7: default.gpu_hour: must be a finite number >= 0, got -3`.""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -45,6 +46,14 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_file(path: str | Path, what: str, error: type[ConfigError] = ConfigError) -> str:
+    """The text of a config file; an unreadable file is an error naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
 
 
 def load_document(text: str, filename: str, error: type[ConfigError] = ConfigError) -> Any:

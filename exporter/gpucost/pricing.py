@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
-from .configfile import ConfigError, Located, Reader, describe, load_document
+from .configfile import ConfigError, Located, Reader, describe, load_document, read_file
 
 #: Labels every pod series carries; dimension labels may not reuse them.
 FIXED_POD_LABELS = ("namespace", "pod", "node", "owner_kind", "owner_name")
@@ -338,8 +338,4 @@ def _parse_gpu_weights(r: Reader, top: Located) -> dict[str, Fraction]:
 
 def load_pricing(path: str | Path) -> PricingConfig:
     """Read and validate a pricing file. Raises PricingError naming the file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PricingError(f"{path}: cannot read pricing file: {exc.strerror}") from None
-    return parse_pricing(text, str(path))
+    return parse_pricing(read_file(path, "pricing file", PricingError), str(path))

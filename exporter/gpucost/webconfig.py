@@ -29,7 +29,7 @@ from pathlib import Path
 
 import bcrypt
 
-from .configfile import ConfigError, Located, Reader, load_document
+from .configfile import ConfigError, Located, Reader, load_document, read_file
 from .exposition import MetricFamily
 
 log = logging.getLogger("gpucost.webconfig")
@@ -134,11 +134,7 @@ def _tls(r: Reader, top: Located, base: Path) -> TLSConfig:
 
 
 def load_web_config(path: str | Path) -> WebConfig:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WebConfigError(f"{path}: cannot read web config: {exc.strerror}") from None
-    return parse_web_config(text, str(path))
+    return parse_web_config(read_file(path, "web config", WebConfigError), str(path))
 
 
 def configure_tls(ctx: ssl.SSLContext, tls: TLSConfig, filename: str) -> None:
