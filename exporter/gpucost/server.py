@@ -62,10 +62,6 @@ class Exporter:
     def _extra(self) -> list[MetricFamily]:
         return [family for source in self.sources for family in source()]
 
-    def render(self) -> bytes:
-        """The plain-text exposition, rendered on the calling thread."""
-        return self.state.render(self._extra()).encode()
-
     async def body(self, gz: bool) -> bytes:
         """The exposition, gzip-compressed when `gz`; shared by scrapes that overlap."""
         pending = self._pending.get(gz)
