@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 WHOLE_DEVICE_RESOURCES = frozenset(
@@ -191,27 +191,16 @@ def node_gpus(
         replicas=replicas, single_mig_profile=single_profile, overrides=overrides,
     )
 
-    def with_count(count: int, source: str, model_name: str = model) -> NodeGpus:
-        return NodeGpus(
-            physical=count, model=model_name, vendor=base.vendor or "nvidia", sharing=sharing,
-            mig_strategy=mig_strategy, source=source, replicas=replicas,
-            single_mig_profile=single_profile, overrides=overrides,
-        )
-
     if nvml_count:
-        return with_count(nvml_count, "nvml", nvml_model or model)
+        return replace(base, physical=nvml_count, source="nvml", model=nvml_model or model, vendor="nvidia")
     labelled = _labelled_count(labels, single_profile, model)
     if labelled:
-        return with_count(labelled, "labels")
+        return replace(base, physical=labelled, source="labels", vendor=vendor or "nvidia")
     advertised = _capacity_count(base, capacity)
     if advertised:
-        return NodeGpus(
-            physical=advertised, model=model, vendor=vendor, sharing=sharing,
-            mig_strategy=mig_strategy, source="capacity", replicas=replicas,
-            single_mig_profile=single_profile, overrides=overrides,
-        )
-    if catalog_gpus:
-        return with_count(catalog_gpus, "instance_type")
+        return replace(base, physical=advertised, source="capacity")
+    if catalog_gpus:  # the built-in catalog's GPU instances are all NVIDIA
+        return replace(base, physical=catalog_gpus, source="instance_type", vendor=vendor or "nvidia")
     return base
 
 
