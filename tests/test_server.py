@@ -87,3 +87,19 @@ async def test_watch_events_flow_while_a_scrape_compresses(monkeypatch: pytest.M
     assert calls and calls[0] > 100  # the blocks were compressed in the worker thread
     # the event shows up in the next scrape
     assert b'pod="late"' in gzip.decompress(await exporter.body(True))
+
+
+def test_flush_in_slices_ends_where_a_full_flush_does() -> None:
+    # The background flush renders 5,000 pods at a time, yielding to the event loop between
+    # slices; the result must be the same exposition a single full flush gives.
+    objs = big_cluster(2500)
+    sliced, whole = engine([]), engine([])
+    for state in (sliced, whole):
+        for obj in objs:
+            state.upsert(obj["kind"], decode(obj))
+    slices = 0
+    while not sliced.flush(budget=1000):
+        slices += 1
+    whole.flush()
+    assert slices == 2  # 2,500 pods: 1,000 + 1,000, then the last 500 completes it
+    assert stable(sliced.render().encode()) == stable(whole.render().encode())

@@ -198,13 +198,18 @@ def live_source(
     return watcher, [watcher.run(), _flush_continuously(state)]
 
 
+#: Pods rendered per slice of the background flush (~0.1 s of event-loop time).
+_FLUSH_SLICE = 5000
+
+
 async def _flush_continuously(state: CostState, interval: float = 1.0) -> None:
     """Apply watch events to the rendered series between scrapes, so a scrape finds little to
     do (the first one after a 150k-pod sync would otherwise render everything)."""
     while True:
         await asyncio.sleep(interval)
         try:
-            state.flush()
+            while not state.flush(budget=_FLUSH_SLICE):
+                await asyncio.sleep(0)  # let watch events and scrapes in between slices
         except Exception:  # a bug must not stop the series from updating for good
             log.exception("updating the cost series failed; retrying")
 

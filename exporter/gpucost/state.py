@@ -20,6 +20,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Union
 
 import msgspec
@@ -559,18 +560,30 @@ class CostState:
 
     # ------------------------------------------------------------------ recompute
 
-    def flush(self) -> None:
-        """Recompute dirty nodes and pods and re-render their series."""
-        if not self._dirty_nodes and not self._dirty_pods:
-            return
+    def flush(self, budget: int | None = None) -> bool:
+        """Recompute dirty nodes and pods and re-render their series; True when nothing is
+        left. With a `budget`, render at most that many pods, so a caller on the event loop
+        can yield between slices (after a 150,000-pod sync a full flush takes seconds)."""
+        worked = bool(self._dirty_nodes or self._dirty_pods)
+        if self._dirty_nodes:
+            dirty_nodes, self._dirty_nodes = self._dirty_nodes, {}
+            for name in dirty_nodes:
+                self._refresh_node(name, self._dirty_pods)
         dirty_pods = self._dirty_pods
-        for name in self._dirty_nodes:
-            self._refresh_node(name, dirty_pods)
-        for key in dirty_pods:
+        if budget is None or budget >= len(dirty_pods):
+            self._dirty_pods = {}
+            keys: Iterable[str] = dirty_pods
+        else:
+            keys = list(islice(dirty_pods, budget))
+            for key in keys:
+                del dirty_pods[key]
+        for key in keys:
             self._render_pod(key)
-        self._dirty_nodes = {}
-        self._dirty_pods = {}
-        self.last_update = self._clock()
+        if self._dirty_pods:
+            return False
+        if worked:
+            self.last_update = self._clock()
+        return True
 
     def _refresh_node(self, name: str, dirty_pods: dict[str, None]) -> None:
         entry = self._nodes.get(name)
