@@ -64,9 +64,10 @@ def container_requests(container: Container, where: str) -> Amounts:
     if res is None:
         return {}
     requests = parse_resource_list(res.requests, f"{where}.resources.requests")
-    if res.limits:
-        for name, amount in parse_resource_list(res.limits, f"{where}.resources.limits").items():
-            requests.setdefault(name, amount)
+    limits = res.limits
+    if limits and not limits.keys() <= requests.keys():  # only missing requests need the limit
+        missing = {name: raw for name, raw in limits.items() if name not in requests}
+        requests.update(parse_resource_list(missing, f"{where}.resources.limits"))
     return requests
 
 
@@ -178,7 +179,7 @@ def _pairs_differ(containers: Sequence[Container], statuses: Sequence[ContainerS
     for c, s in zip(containers, statuses, strict=True):  # the kubelet keeps spec order
         res = c.resources
         requests = res.requests if res is not None else None
-        if c.name != s.name or (res is not None and res.limits and any(k not in (requests or {}) for k in res.limits)):
+        if c.name != s.name or (res is not None and res.limits and not res.limits.keys() <= (requests or {}).keys()):
             return True  # out of order, or requests defaulted from limits: compare parsed amounts
         if s.allocated_resources is not None and s.allocated_resources != requests:
             return True
