@@ -203,7 +203,7 @@ _NO_OWNER = ("", "", "")
 _NEEDS_ESCAPE = re.compile(r'["\\\n]').search
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
-_intern = sys.intern  # one shared string per namespace or node name, not one per pod
+_intern = sys.intern
 
 
 _gpu_names: dict[str, bool] = {}
@@ -373,9 +373,8 @@ class CostState:
             return
         if self._skipped:
             self._skipped.pop(key, None)
-        namespace = _intern(meta.namespace or "default")
-        owner = _controller_ref(meta)
-        owner_kind, owner_name, owner_uid = map(_intern, owner) if owner is not None else _NO_OWNER
+        namespace = meta.namespace or "default"
+        owner_kind, owner_name, owner_uid = _controller_ref(meta) or _NO_OWNER
         labels = meta.labels
         if labels and owner_kind == "StatefulSet" and _LWS_NAME in labels:
             # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
@@ -410,10 +409,12 @@ class CostState:
                 self._index_remove(self._pods_by_owner, entry.owner_uid, key)
         else:
             entry = self._pods[key] = _PodEntry(key, block_of(key))
-        entry.namespace = namespace
+        # Interned: one shared string per namespace, node and owner, not one per pod.
+        namespace = entry.namespace = _intern(namespace)
         entry.name = meta.name
         entry.node = _intern(node)
-        entry.owner_kind, entry.owner_name, entry.owner_uid = owner_kind, owner_name, owner_uid
+        owner_uid = entry.owner_uid = _intern(owner_uid)
+        entry.owner_kind, entry.owner_name = _intern(owner_kind), _intern(owner_name)
         entry.dims = dims
         entry.cpu_m = cpu_m
         entry.memory_b = memory_b
