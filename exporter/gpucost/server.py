@@ -82,10 +82,7 @@ class Exporter:
 
     async def _plain(self) -> bytes:
         self.renders += 1
-        started = time.perf_counter()
-        self.state.flush()
-        body = b"".join(family.text() for family in self.state.families())
-        return body + self.state.tail(self._extra(), started)
+        return self.state.render_bytes(self._extra())
 
     async def _gzip(self) -> bytes:
         self.renders += 1

@@ -199,6 +199,7 @@ def capacity_type(labels: Mapping[str, str]) -> str:
 Sink = Union[Node, Pod, Namespace, Controller]
 
 _NO_OWNER = ("", "", "")
+_CONTROLLER_KINDS = ("ReplicaSet", "Job")  # intermediate owners, followed to the workload
 #: Whether any of these characters occurs (then label values need escaping).
 _NEEDS_ESCAPE = re.compile(r'["\\\n]').search
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
@@ -266,7 +267,6 @@ class CostState:
         self._pods_by_ns: dict[str, dict[str, None]] = {}
         self._controllers: dict[str, _Controller] = {}
         self._pods_by_owner: dict[str, dict[str, None]] = {}
-        self._controller_keys: dict[str, set[str]] = {"ReplicaSet": set(), "Job": set()}
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
         self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
@@ -294,7 +294,7 @@ class CostState:
             self._upsert_node(obj)  # type: ignore[arg-type]
         elif kind == "Namespace":
             self._upsert_namespace(obj.metadata)
-        elif kind in ("ReplicaSet", "Job"):
+        elif kind in _CONTROLLER_KINDS:
             self._upsert_controller(kind, obj.metadata)
 
     def delete(self, kind: str, obj: Sink) -> None:
@@ -337,7 +337,7 @@ class CostState:
             return set(self._nodes) | skipped
         if kind == "Namespace":
             return set(self._ns_labels)
-        return set(self._controller_keys.get(kind, ())) | skipped
+        return {k for k, c in self._controllers.items() if c.kind == kind} | skipped
 
     def _delete_key(self, kind: str, key: str) -> None:
         self._skipped.pop(key, None)
@@ -350,8 +350,7 @@ class CostState:
             if self._ns_labels.pop(key, None) is not None:
                 self._forget_dims(key)
                 self._dirty_pods |= self._pods_by_ns.get(key, {})
-        elif kind in self._controller_keys:
-            self._controller_keys[kind].discard(key)
+        elif kind in _CONTROLLER_KINDS:
             if self._controllers.pop(key, None) is not None:
                 self._dirty_pods |= self._pods_by_owner.get(key, {})
 
@@ -386,8 +385,8 @@ class CostState:
             dims = tuple([labels.get(k, "") for k in self._dim_first_keys])
         else:
             dims = tuple([_first_label(labels, keys) for _, keys in self._dims])
-        cpu_m = -(-amounts.get("cpu", 0) // 1_000_000)  # MilliValue(), rounded up
-        memory_b = -(-amounts.get("memory", 0) // 1_000_000_000)  # Value(), rounded up
+        cpu_m = milli_value(amounts.get("cpu", 0))
+        memory_b = value(amounts.get("memory", 0))
         if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
             gpu_units = {
                 name: value(amount) for name, amount in amounts.items() if amount > 0 and _is_gpu(name)
@@ -544,7 +543,6 @@ class CostState:
         key = self._key(kind, meta)
         owner = _controller_ref(meta)
         old = self._controllers.get(key)
-        self._controller_keys[kind].add(key)
         if old is None or (old.kind, old.name, old.owner) != (kind, meta.name, owner):
             self._controllers[key] = _Controller(kind, meta.name, owner)
             self._dirty_pods |= self._pods_by_owner.get(key, {})
@@ -829,9 +827,13 @@ class CostState:
         )))
         return "".join(parts).encode()
 
-    def render(self, extra: Iterable[MetricFamily] = ()) -> str:
-        """The whole exposition as text: per-object families, then info and self-metrics."""
+    def render_bytes(self, extra: Iterable[MetricFamily] = ()) -> bytes:
+        """The whole exposition: per-object families, then info and self-metrics."""
         started = time.perf_counter()
         self.flush()
         body = b"".join(f.text() for f in self.families())
-        return (body + self.tail(extra, started)).decode()
+        return body + self.tail(extra, started)
+
+    def render(self, extra: Iterable[MetricFamily] = ()) -> str:
+        """The whole exposition as text (--once, tests)."""
+        return self.render_bytes(extra).decode()
