@@ -89,5 +89,6 @@ def test_cached_text_equals_samples_computed_afresh() -> None:
     fresh = {(name, tuple(sorted(labels)), value) for name, labels, value in state.series()}
     assert rendered == fresh
     # 2 pods x (cpu, memory, gpu cost, gpu reserved); 2 nodes x (3 cost + 3 idle + info + gpus +
-    # gpu_info + defaulted: n-1's model is unknown, n-2 has no product label at all)
-    assert len(fresh) == 2 * 4 + 2 * (3 + 3 + 1 + 1 + 1 + 1)
+    # gpu_info + defaulted: n-1's model is unknown, n-2 has no product label at all + the unit
+    # weight of the one GPU resource each advertises)
+    assert len(fresh) == 2 * 4 + 2 * (3 + 3 + 1 + 1 + 1 + 1 + 1)

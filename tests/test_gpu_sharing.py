@@ -167,7 +167,7 @@ def test_amd_whole_and_partitioned() -> None:
     check_conservation(s, "mi300x", [whole])
     check_conservation(s, "mi300x-cpx", [part])
     text = s.render()
-    assert 'gpucost_node_gpu_info{node="mi300x-cpx",gpu_model="AMD_Instinct_MI300X_OAM",vendor="amd",sharing="partitioned"' in text
+    assert 'gpucost_node_gpu_info{node="mi300x-cpx",gpu_model="AMD-Instinct-MI300X",vendor="amd",sharing="partitioned"' in text  # canonical name
     assert "gpucost_gpu_price_defaulted" not in text
 
 

@@ -131,4 +131,4 @@ def test_builtin_catalog_can_be_turned_off() -> None:
 def test_builtin_gpu_prices_are_derived_from_list_prices() -> None:
     # p5.48xlarge 55.04 $/h minus 192 vCPU x 0.031611 and 2048 GiB x 0.004237, over 8 GPUs.
     assert catalog.GPU_MODELS["NVIDIA-H100-80GB-HBM3"] == pytest.approx((55.04 - 6.069312 - 8.677376) / 8)
-    assert catalog.GPU_MODELS["Tesla-T4"] == pytest.approx(0.526 - 0.126444 - 0.067792)
+    assert catalog.GPU_MODELS["NVIDIA-T4"] == pytest.approx(0.526 - 0.126444 - 0.067792)

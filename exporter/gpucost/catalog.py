@@ -38,7 +38,7 @@ INSTANCE_TYPES: dict[str, tuple[float, int, int, int, str]] = {
     "Standard_D4s_v5": (0.192, 4, 16, 0, "S"),
 }
 
-#: GPU model (GPU Feature Discovery product label) -> the AWS instance type it is priced from.
+#: GPU model (canonical, see gpumodels) -> the AWS instance type it is priced from.
 _MODEL_REFERENCE_INSTANCE = {
     "NVIDIA-A100-SXM4-40GB": "p4d.24xlarge",
     "NVIDIA-A100-SXM4-80GB": "p4de.24xlarge",
@@ -46,7 +46,7 @@ _MODEL_REFERENCE_INSTANCE = {
     "NVIDIA-H200": "p5en.48xlarge",
     "NVIDIA-A10G": "g5.xlarge",
     "NVIDIA-L4": "g6.xlarge",
-    "Tesla-T4": "g4dn.xlarge",
+    "NVIDIA-T4": "g4dn.xlarge",
 }
 
 
@@ -62,4 +62,58 @@ def derived_gpu_price(instance_type: str) -> float:
 #: $ per physical GPU-hour by model, derived from [P] list prices (see derived_gpu_price).
 GPU_MODELS: dict[str, float] = {
     model: derived_gpu_price(itype) for model, itype in _MODEL_REFERENCE_INSTANCE.items()
+}
+
+
+#: Physical GPUs and their model by instance type (hardware facts, not prices). Used when no
+#: label says what a node has: AKS and Bottlerocket nodes without GPU Feature Discovery, nodes
+#: whose device plugin is down. Sources:
+#:   AWS: "Amazon EC2 instance types - Accelerated computing" specifications (docs.aws.amazon.com);
+#:   GCP: "GPU machine types" (cloud.google.com/compute/docs/gpus);
+#:   Azure: "Sizes for virtual machines in Azure", GPU-accelerated families (learn.microsoft.com).
+#: Azure NVadsA10 v5 sizes below NV36ads hold a fraction of one A10 and are left out on purpose.
+INSTANCE_GPUS: dict[str, tuple[int, str]] = {
+    # AWS
+    "p3.2xlarge": (1, "NVIDIA-V100-SXM2-16GB"), "p3.8xlarge": (4, "NVIDIA-V100-SXM2-16GB"),
+    "p3.16xlarge": (8, "NVIDIA-V100-SXM2-16GB"), "p3dn.24xlarge": (8, "NVIDIA-V100-SXM2-32GB"),
+    "p4d.24xlarge": (8, "NVIDIA-A100-SXM4-40GB"), "p4de.24xlarge": (8, "NVIDIA-A100-SXM4-80GB"),
+    "p5.4xlarge": (1, "NVIDIA-H100-80GB-HBM3"), "p5.48xlarge": (8, "NVIDIA-H100-80GB-HBM3"),
+    "p5e.48xlarge": (8, "NVIDIA-H200"), "p5en.48xlarge": (8, "NVIDIA-H200"),
+    "p6-b200.48xlarge": (8, "NVIDIA-B200"),
+    **{f"g4dn.{s}": (1, "NVIDIA-T4") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g4dn.12xlarge": (4, "NVIDIA-T4"), "g4dn.metal": (8, "NVIDIA-T4"),
+    **{f"g4ad.{s}": (1, "AMD-Radeon-Pro-V520") for s in ("xlarge", "2xlarge", "4xlarge")},
+    "g4ad.8xlarge": (2, "AMD-Radeon-Pro-V520"), "g4ad.16xlarge": (4, "AMD-Radeon-Pro-V520"),
+    **{f"g5.{s}": (1, "NVIDIA-A10G") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g5.12xlarge": (4, "NVIDIA-A10G"), "g5.24xlarge": (4, "NVIDIA-A10G"), "g5.48xlarge": (8, "NVIDIA-A10G"),
+    **{f"g5g.{s}": (1, "NVIDIA-T4G") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge")},
+    "g5g.16xlarge": (2, "NVIDIA-T4G"), "g5g.metal": (2, "NVIDIA-T4G"),
+    **{f"g6.{s}": (1, "NVIDIA-L4") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g6.12xlarge": (4, "NVIDIA-L4"), "g6.24xlarge": (4, "NVIDIA-L4"), "g6.48xlarge": (8, "NVIDIA-L4"),
+    **{f"g6e.{s}": (1, "NVIDIA-L40S") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
+    "g6e.12xlarge": (4, "NVIDIA-L40S"), "g6e.24xlarge": (4, "NVIDIA-L40S"), "g6e.48xlarge": (8, "NVIDIA-L40S"),
+    # GCP (n1 machine types take 1-8 attached GPUs: the machine type alone does not say)
+    **{f"a2-highgpu-{n}g": (n, "NVIDIA-A100-SXM4-40GB") for n in (1, 2, 4, 8)},
+    "a2-megagpu-16g": (16, "NVIDIA-A100-SXM4-40GB"),
+    **{f"a2-ultragpu-{n}g": (n, "NVIDIA-A100-SXM4-80GB") for n in (1, 2, 4, 8)},
+    **{f"a3-highgpu-{n}g": (n, "NVIDIA-H100-80GB-HBM3") for n in (1, 2, 4, 8)},
+    "a3-megagpu-8g": (8, "NVIDIA-H100-80GB-HBM3"), "a3-edgegpu-8g": (8, "NVIDIA-H100-80GB-HBM3"),
+    "a3-ultragpu-8g": (8, "NVIDIA-H200"), "a4-highgpu-8g": (8, "NVIDIA-B200"),
+    "a4x-highgpu-4g": (4, "NVIDIA-GB200"),
+    **{f"g2-standard-{n}": (1, "NVIDIA-L4") for n in (4, 8, 12, 16, 32)},
+    "g2-standard-24": (2, "NVIDIA-L4"), "g2-standard-48": (4, "NVIDIA-L4"), "g2-standard-96": (8, "NVIDIA-L4"),
+    # Azure
+    "Standard_NC4as_T4_v3": (1, "NVIDIA-T4"), "Standard_NC8as_T4_v3": (1, "NVIDIA-T4"),
+    "Standard_NC16as_T4_v3": (1, "NVIDIA-T4"), "Standard_NC64as_T4_v3": (4, "NVIDIA-T4"),
+    "Standard_NC6s_v3": (1, "NVIDIA-V100-PCIE-16GB"), "Standard_NC12s_v3": (2, "NVIDIA-V100-PCIE-16GB"),
+    "Standard_NC24s_v3": (4, "NVIDIA-V100-PCIE-16GB"), "Standard_NC24rs_v3": (4, "NVIDIA-V100-PCIE-16GB"),
+    "Standard_NC24ads_A100_v4": (1, "NVIDIA-A100-80GB-PCIe"), "Standard_NC48ads_A100_v4": (2, "NVIDIA-A100-80GB-PCIe"),
+    "Standard_NC96ads_A100_v4": (4, "NVIDIA-A100-80GB-PCIe"),
+    "Standard_NC40ads_H100_v5": (1, "NVIDIA-H100-NVL"), "Standard_NC80adis_H100_v5": (2, "NVIDIA-H100-NVL"),
+    "Standard_ND40rs_v2": (8, "NVIDIA-V100-SXM2-32GB"),
+    "Standard_ND96asr_v4": (8, "NVIDIA-A100-SXM4-40GB"), "Standard_ND96amsr_A100_v4": (8, "NVIDIA-A100-SXM4-80GB"),
+    "Standard_ND96isr_H100_v5": (8, "NVIDIA-H100-80GB-HBM3"), "Standard_ND96isr_H200_v5": (8, "NVIDIA-H200"),
+    "Standard_ND96isr_MI300X_v5": (8, "AMD-Instinct-MI300X"),
+    "Standard_NV36ads_A10_v5": (1, "NVIDIA-A10"), "Standard_NV72ads_A10_v5": (2, "NVIDIA-A10"),
+    "Standard_NV12s_v3": (1, "NVIDIA-M60"), "Standard_NV24s_v3": (2, "NVIDIA-M60"), "Standard_NV48s_v3": (4, "NVIDIA-M60"),
 }

@@ -1,14 +1,23 @@
-"""GPUs as Kubernetes shares them: what a unit of each GPU resource is worth in physical GPUs,
-and how many physical GPUs of which model a node has.
+"""GPUs as Kubernetes shares them: how many physical GPUs of which model a node has, and what
+a unit of each GPU resource it advertises is worth in physical GPUs.
 
 Weighting rule (shared/reference/gpu-sharing.md, this project's choice):
 - a whole device (nvidia.com/gpu without sharing, amd.com/gpu, gpu.intel.com/i915|xe) = 1 GPU;
-- a time-sliced or MPS replica (R replicas per GPU) = 1/R;
-- a MIG device <g>g.<mem>gb = g / compute slices of the parent GPU (7; 4 on A30), in both the
-  mixed strategy (nvidia.com/mig-<profile>) and the single strategy (nvidia.com/gpu on a node
-  whose product label ends in -MIG-<profile>);
-- an AMD compute partition = 1 / partitions per GPU (SPX 1, DPX 2, TPX 3, QPX 4, CPX 8);
+- a time-sliced or MPS unit (R units per GPU: GFD nvidia.com/gpu.replicas, GKE
+  max-shared-clients-per-gpu) = 1/R;
+- a MIG device <g>g.<mem>gb = g / compute slices of the parent GPU (7; 4 on A30), in the mixed
+  strategy (nvidia.com/mig-<profile>) and the single strategy (nvidia.com/gpu on a node whose
+  GFD product ends in -MIG-<profile>, or GKE's gke-gpu-partition-size), divided by R when GKE
+  time-shares the partitions;
+- an AMD compute partition = 1 / partitions per GPU (SPX 1, DPX 2, TPX 3, QPX 4, CPX = XCDs),
+  from the resource name (mixed naming) or amd.com/compute-memory-partition (single naming);
+- a unit nothing describes, on a node with more units than physical GPUs: physical / units,
+  flagged as sharing="inferred";
 - the pricing file's `gpu_weights` overrides any of these by resource name or MIG profile.
+
+Physical GPUs come from the most authoritative source that answers: NVML, count labels, the
+instance type's catalog entry, then advertised capacity read through the rules above. Units of
+a shared resource are never taken as physical GPUs.
 """
 
 from __future__ import annotations
@@ -18,30 +27,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-WHOLE_DEVICE_RESOURCES = frozenset(
-    {"nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe"}
-)
+from . import gpumodels
+from .platforms import GpuLabels, read_gpu_labels
+
+NVIDIA_GPU = "nvidia.com/gpu"
+AMD_GPU = "amd.com/gpu"
+WHOLE_DEVICE_RESOURCES = frozenset({NVIDIA_GPU, AMD_GPU, "gpu.intel.com/i915", "gpu.intel.com/xe"})
 NVIDIA_SHARED = "nvidia.com/gpu.shared"
 AWS_VGPU = "k8s.amazonaws.com/vgpu"
 #: AWS's vGPU device plugin advertises 10 vGPU units per physical GPU by default.
 AWS_VGPU_PER_GPU = 10
 
-_MIG_RESOURCE = re.compile(r"nvidia\.com/mig-(?P<profile>(?:(?P<c>\d+)c\.)?(?P<g>\d+)g\.\d+gb(?:\.me|\+me)?)")
-_MIG_PROFILE_SUFFIX = re.compile(r"-MIG-(?P<profile>(?:(?P<c>\d+)c\.)?(?P<g>\d+)g\.\d+gb(?:\+me|\.me)?)$", re.IGNORECASE)
+_MIG_RESOURCE = re.compile(r"nvidia\.com/mig-(?P<profile>(?:\d+c\.)?\d+g\.\d+gb(?:\.me|\+me)?)")
 _AMD_PARTITION = re.compile(r"amd\.com/(?P<mode>spx|dpx|tpx|qpx|cpx)_nps\d+")
-_AMD_PARTITIONS_PER_GPU = {"spx": 1, "dpx": 2, "tpx": 3, "qpx": 4, "cpx": 8}
-#: MIG profiles' maximum instances per GPU (NVIDIA MIG user guide), used to infer the number
-#: of physical GPUs behind the single strategy's nvidia.com/gpu.count of MIG devices.
-_MIG_MAX_INSTANCES = {1: 7, 2: 3, 3: 2, 4: 1, 7: 1}
-_MIG_MAX_INSTANCES_MEM_HEAVY_1G = 4  # 1g profiles with 2 memory slices (1g.10gb on A100 40GB, 1g.20gb on 80GB)
 
-#: Intel data-center GPUs by PCI device id (NFD label gpu.intel.com/device-id.0380-<id>.present).
-_INTEL_DEVICE_IDS = {
-    "0bd5": "Intel-Data-Center-GPU-Max-1550",
-    "0bda": "Intel-Data-Center-GPU-Max-1100",
-    "56c0": "Intel-Data-Center-GPU-Flex-170",
-    "56c1": "Intel-Data-Center-GPU-Flex-140",
-}
+#: Values of gpucost_node_gpu_info{sharing}.
+SHARING_VALUES = ("none", "time-slicing", "mps", "mig", "partitioned", "inferred", "unknown")
 
 
 def is_gpu_resource(name: str) -> bool:
@@ -57,7 +58,7 @@ def is_gpu_resource(name: str) -> bool:
 
 def compute_slices(model: str) -> int:
     """Compute slices of a MIG-capable GPU: 4 on A30, 7 on A100/H100/H200/B200."""
-    return 4 if "A30" in model.upper() else 7
+    return gpumodels.mig_compute_slices(model)
 
 
 @dataclass(frozen=True)
@@ -65,27 +66,42 @@ class NodeGpus:
     """A node's physical GPUs and how its advertised GPU resources map onto them."""
 
     physical: int = 0
-    model: str = ""  # the model as priced, e.g. NVIDIA-A100-SXM4-80GB ("" when none)
+    model: str = ""  # canonical model, e.g. NVIDIA-A100-SXM4-80GB ("" when unknown)
     vendor: str = ""  # nvidia | amd | intel
-    sharing: str = "none"  # none | time-slicing | mps | mig | partitioned
+    sharing: str = "none"  # one of SHARING_VALUES
     mig_strategy: str = "none"  # none | single | mixed
-    source: str = "none"  # nvml | labels | capacity | instance_type | none
-    replicas: int = 1
+    source: str = "none"  # nvml | labels | instance_type | capacity | none
+    replicas: int = 1  # time-slicing / MPS units per GPU (or per MIG device)
     single_mig_profile: str = ""  # the profile every nvidia.com/gpu stands for (MIG single)
+    amd_partition: str = ""  # compute partition mode behind every amd.com/gpu (single naming)
+    #: Per-node weights that replace the rules: inferred ratios, and 0 for shared units whose
+    #: physical GPUs nothing states.
+    inferred: Mapping[str, Fraction] = field(default_factory=dict, compare=False, hash=False)
     overrides: Mapping[str, Fraction] = field(default_factory=dict, compare=False, hash=False)
 
     def weight(self, resource: str) -> Fraction:
         """Physical-GPU equivalents of one unit of `resource` on this node."""
         if resource in self.overrides:
             return self.overrides[resource]
-        if resource == "nvidia.com/gpu":
+        if resource in self.inferred:
+            return self.inferred[resource]
+        return self.rule_weight(resource)
+
+    def rule_weight(self, resource: str) -> Fraction:
+        """The weight the documented rules give, before inference (overrides still apply to
+        MIG profiles)."""
+        if resource == NVIDIA_GPU:
             if self.single_mig_profile:
-                return self._mig_weight(self.single_mig_profile)
+                return self._mig_weight(self.single_mig_profile) / self.replicas
             return Fraction(1, self.replicas)
-        if resource in WHOLE_DEVICE_RESOURCES:
-            return Fraction(1)
         if resource == NVIDIA_SHARED:
             return Fraction(1, self.replicas)
+        if resource == AMD_GPU:
+            if self.amd_partition:
+                return Fraction(1, gpumodels.amd_partitions_per_gpu(self.amd_partition, self.model))
+            return Fraction(1)
+        if resource in WHOLE_DEVICE_RESOURCES:
+            return Fraction(1)
         if resource == AWS_VGPU:
             return Fraction(1, AWS_VGPU_PER_GPU)
         m = _MIG_RESOURCE.fullmatch(resource)
@@ -93,58 +109,37 @@ class NodeGpus:
             return self._mig_weight(m.group("profile"))
         a = _AMD_PARTITION.fullmatch(resource)
         if a:
-            return Fraction(1, _AMD_PARTITIONS_PER_GPU[a.group("mode")])
+            return Fraction(1, gpumodels.amd_partitions_per_gpu(a.group("mode"), self.model))
         return Fraction(0)
+
+    def declared(self, resource: str) -> bool:
+        """Whether something says what a unit of `resource` is worth (the rules, a label or the
+        pricing file), as opposed to a whole-device default that may hide sharing."""
+        if resource in self.overrides:
+            return True
+        if resource == NVIDIA_GPU:
+            return bool(self.single_mig_profile) or self.replicas > 1 or self.sharing in ("time-slicing", "mps")
+        if resource == NVIDIA_SHARED:
+            return self.replicas > 1
+        if resource == AMD_GPU:
+            return bool(self.amd_partition)
+        return resource not in WHOLE_DEVICE_RESOURCES
 
     def _mig_weight(self, profile: str) -> Fraction:
         key = profile.replace("+me", ".me")
-        for k in (key, key.removesuffix(".me"), "mig-" + key):
+        for k in (key, key.removesuffix(".me"), "mig-" + key, "nvidia.com/mig-" + key):
             if k in self.overrides:
                 return self.overrides[k]
-        m = re.match(r"(?:(\d+)c\.)?(\d+)g", key)
-        assert m is not None
-        slices = int(m.group(1) or m.group(2))
         total = compute_slices(self.model)
-        return Fraction(min(slices, total), total)
+        return Fraction(min(gpumodels.mig_profile_slices(key), total), total)
 
 
-def _int_label(labels: Mapping[str, str], key: str) -> int | None:
-    raw = labels.get(key)
-    if raw is None:
-        return None
-    try:
-        n = int(raw)
-    except ValueError:
-        return None
-    return n if n >= 0 else None
+@dataclass(frozen=True)
+class CatalogGpus:
+    """What the instance type's catalog entry says: physical GPUs and their model."""
 
-
-def _nvidia_model(product: str) -> tuple[str, str]:
-    """(model as priced, MIG single profile) from the GFD product label."""
-    model = product
-    profile = ""
-    m = _MIG_PROFILE_SUFFIX.search(model)
-    if m:
-        profile = m.group("profile")
-        model = model[: m.start()]
-    if model.upper().endswith("-SHARED"):
-        model = model[: -len("-SHARED")]
-    return model, profile
-
-
-def _amd_model(labels: Mapping[str, str]) -> str:
-    for key in ("amd.com/gpu.product-name", "beta.amd.com/gpu.product-name", "amd.com/gpu.family"):
-        if labels.get(key):
-            return labels[key]
-    return "AMD-GPU"
-
-
-def _intel_model(labels: Mapping[str, str]) -> str:
-    for key in labels:
-        m = re.fullmatch(r"gpu\.intel\.com/device-id\.\d{4}-([0-9a-f]{4})\.present", key)
-        if m and m.group(1) in _INTEL_DEVICE_IDS:
-            return _INTEL_DEVICE_IDS[m.group(1)]
-    return "Intel-GPU"
+    count: int
+    model: str
 
 
 def node_gpus(
@@ -154,91 +149,95 @@ def node_gpus(
     overrides: Mapping[str, Fraction] | None = None,
     nvml_count: int | None = None,
     nvml_model: str = "",
-    catalog_gpus: int | None = None,
+    catalog: CatalogGpus | None = None,
 ) -> NodeGpus:
-    """Work out a node's physical GPUs and model. Sources, first that answers wins:
-    NVML (when gpucost runs on the node), GPU Feature Discovery / vendor labels, device-plugin
-    capacity (in units, e.g. {"nvidia.com/gpu": 8}), then the instance type's catalog entry."""
-    overrides = overrides or {}
-    product = labels.get("nvidia.com/gpu.product", "")
-    model, single_profile = _nvidia_model(product)
-    mig_strategy = labels.get("nvidia.com/mig.strategy", "none") or "none"
-    if single_profile and mig_strategy == "none":
-        mig_strategy = "single"
-    if mig_strategy != "single":
-        single_profile = ""
-    replicas = _int_label(labels, "nvidia.com/gpu.replicas") or 1
-    strategy = labels.get("nvidia.com/gpu.sharing-strategy", "")
-    if mig_strategy in ("single", "mixed") and (single_profile or _has_mig(capacity)):
-        sharing = "mig"
-    elif replicas > 1 or strategy in ("time-slicing", "mps"):
-        sharing = strategy if strategy in ("time-slicing", "mps") else "time-slicing"
-    else:
-        sharing = "none"
-
-    vendor = ""
-    if product or any(k.startswith("nvidia.com/") for k in capacity) or nvml_count:
-        vendor = "nvidia"
-    elif any(k.startswith("amd.com/") for k in capacity) or any(k.startswith("amd.com/gpu") for k in labels):
-        vendor, model = "amd", _amd_model(labels)
-    elif any(k.startswith("gpu.intel.com/") for k in capacity):
-        vendor, model = "intel", _intel_model(labels)
-    if sharing == "none" and vendor == "amd" and any(_AMD_PARTITION.fullmatch(k) for k in capacity):
-        sharing = "partitioned"
-
+    """Work out a node's physical GPUs, model and sharing from its labels, its advertised GPU
+    capacity (units by resource name, e.g. {"nvidia.com/gpu": 8}), NVML (when gpucost runs on
+    the node) and the instance type's catalog entry."""
+    declared = read_gpu_labels(labels)
+    advertised = {k: v for k, v in capacity.items() if is_gpu_resource(k) and v > 0}
+    model = (gpumodels.canonical(nvml_model) if nvml_model else "") or declared.model or (catalog.model if catalog else "")
     base = NodeGpus(
-        model=model, vendor=vendor, sharing=sharing, mig_strategy=mig_strategy,
-        replicas=replicas, single_mig_profile=single_profile, overrides=overrides,
+        model=model,
+        vendor=_vendor(declared, advertised, nvml_count, model),
+        sharing=_sharing(declared, advertised),
+        mig_strategy=_mig_strategy(declared, advertised),
+        replicas=declared.replicas,
+        single_mig_profile=declared.mig_profile if declared.mig_strategy == "single" else "",
+        amd_partition=declared.amd_partition,
+        overrides=overrides or {},
     )
-
     if nvml_count:
-        return replace(base, physical=nvml_count, source="nvml", model=nvml_model or model, vendor="nvidia")
-    labelled = _labelled_count(labels, single_profile, model)
-    if labelled:
-        return replace(base, physical=labelled, source="labels", vendor=vendor or "nvidia")
-    advertised = _capacity_count(base, capacity)
-    if advertised:
-        return replace(base, physical=advertised, source="capacity")
-    if catalog_gpus:  # the built-in catalog's GPU instances are all NVIDIA
-        return replace(base, physical=catalog_gpus, source="instance_type", vendor=vendor or "nvidia")
-    return base
+        return _infer(replace(base, physical=nvml_count, source="nvml", vendor="nvidia"), advertised)
+    if declared.count:
+        return _infer(replace(base, physical=declared.count, source="labels"), advertised)
+    if catalog and catalog.count:
+        vendor = base.vendor or _model_vendor(model) or "nvidia"
+        return _infer(replace(base, physical=catalog.count, source="instance_type", vendor=vendor), advertised)
+    return _from_capacity(base, advertised)
 
 
-def _has_mig(capacity: Mapping[str, int]) -> bool:
-    return any(k.startswith("nvidia.com/mig-") for k in capacity)
+def _model_vendor(model: str) -> str:
+    info = gpumodels.lookup(model) if model else None
+    return info.vendor if info is not None else ""
 
 
-def _labelled_count(labels: Mapping[str, str], single_profile: str, model: str) -> int:
-    count = _int_label(labels, "nvidia.com/gpu.count")
-    if count is not None and single_profile:
-        # MIG single: the label counts MIG devices; each GPU holds the profile's maximum.
-        g = int(re.match(r"(?:\d+c\.)?(\d+)g", single_profile).group(1))  # type: ignore[union-attr]
-        per_gpu = _MIG_MAX_INSTANCES.get(g, 1)
-        mem = re.search(r"\.(\d+)gb", single_profile)
-        if g == 1 and mem and _is_double_memory_1g(model, int(mem.group(1))):
-            per_gpu = _MIG_MAX_INSTANCES_MEM_HEAVY_1G
-        if compute_slices(model) == 4:  # A30: 1g x4, 2g x2, 4g x1
-            per_gpu = 4 // g if g in (1, 2, 4) else 1
-        return -(-count // per_gpu)
-    if count:
-        return count
-    amd = _int_label(labels, "amd.com/gpu.count") or _int_label(labels, "beta.amd.com/gpu.count")
-    return amd or 0
+def _vendor(declared: GpuLabels, advertised: Mapping[str, int], nvml_count: int | None, model: str) -> str:
+    if declared.vendor:
+        return declared.vendor
+    if nvml_count or any(k.startswith("nvidia.com/") for k in advertised):
+        return "nvidia"
+    if any(k.startswith("amd.com/") for k in advertised):
+        return "amd"
+    if any(k.startswith("gpu.intel.com/") for k in advertised):
+        return "intel"
+    if any(k == AWS_VGPU for k in advertised):
+        return "nvidia"
+    return _model_vendor(model)
 
 
-def _is_double_memory_1g(model: str, mem_gb: int) -> bool:
-    """1g profiles with two memory slices: 1g.10gb on 40 GB parts, 1g.20gb on 80 GB parts,
-    1g.35gb on H200 141GB."""
-    upper = model.upper()
-    m = re.search(r"(\d+)GB", upper)
-    total = int(m.group(1)) if m else (141 if "H200" in upper else 80)
-    return mem_gb * 8 > total * 1.5
+def _mig_strategy(declared: GpuLabels, advertised: Mapping[str, int]) -> str:
+    if declared.mig_strategy == "single" and declared.mig_profile:
+        return "single"
+    if any(k.startswith("nvidia.com/mig-") for k in advertised):
+        return "mixed"  # one resource per profile is the mixed strategy, whatever labels say
+    return declared.mig_strategy or "none"
 
 
-def _capacity_count(gpus: NodeGpus, capacity: Mapping[str, int]) -> int:
-    """Physical GPUs implied by what the device plugins advertise (rounded up)."""
-    total = Fraction(0)
-    for name, units in capacity.items():
-        if is_gpu_resource(name) and units > 0:
-            total += units * gpus.weight(name)
-    return -(-total.numerator // total.denominator) if total else 0
+def _sharing(declared: GpuLabels, advertised: Mapping[str, int]) -> str:
+    if (declared.mig_strategy == "single" and declared.mig_profile) or any(k.startswith("nvidia.com/mig-") for k in advertised):
+        return "mig"
+    if declared.sharing:
+        return declared.sharing
+    if declared.replicas > 1:
+        return "time-slicing"
+    if (declared.amd_partition and declared.amd_partition != "spx") or any(_AMD_PARTITION.fullmatch(k) for k in advertised):
+        return "partitioned"
+    return "none"
+
+
+def _infer(gpus: NodeGpus, advertised: Mapping[str, int]) -> NodeGpus:
+    """With the physical count known: if the units nothing describes stand for more GPUs than
+    remain once the described units are counted, each is worth remaining / units."""
+    described = sum((n * gpus.weight(k) for k, n in advertised.items() if gpus.declared(k)), Fraction(0))
+    undescribed = {k: n for k, n in advertised.items() if not gpus.declared(k)}
+    units = sum(undescribed.values())
+    remaining = gpus.physical - described
+    if not units or units <= remaining or remaining <= 0:
+        return gpus
+    ratio = remaining / units
+    return replace(gpus, inferred=dict.fromkeys(undescribed, ratio), sharing="inferred")
+
+
+def _from_capacity(gpus: NodeGpus, advertised: Mapping[str, int]) -> NodeGpus:
+    """Nothing states the physical count: read it from what the device plugins advertise.
+    Shared units whose ratio nothing states are not GPUs: they cost nothing and the node says
+    sharing="unknown"."""
+    unknown = {k: Fraction(0) for k in advertised if k == NVIDIA_SHARED and not gpus.declared(k)}
+    if unknown:
+        gpus = replace(gpus, inferred=unknown, sharing="unknown")
+    total = sum((n * gpus.weight(k) for k, n in advertised.items()), Fraction(0))
+    physical = -(-total.numerator // total.denominator) if total else 0
+    if not physical:
+        return gpus
+    return replace(gpus, physical=physical, source="capacity")

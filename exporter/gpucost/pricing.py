@@ -17,7 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import catalog
+from . import catalog, gpumodels
 from .configfile import ConfigError, Located, Reader, describe, load_document, read_file
 
 #: Labels every pod series carries; dimension labels may not reuse them.
@@ -40,8 +40,9 @@ class PricingError(ConfigError):
 
 
 def normalize_model(model: str) -> str:
-    """GPU model key: case-insensitive, spaces and underscores read as dashes."""
-    return re.sub(r"[\s_]+", "-", model.strip()).lower()
+    """GPU model key: the model's canonical name (any alias: GFD, NVML, GKE, AMD, Intel names),
+    case-insensitive, spaces and underscores read as dashes."""
+    return gpumodels.price_key(model)
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,7 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
         )
         kwargs["default"] = default
     if "gpu_models" in top:
-        kwargs["gpu_models"] = {normalize_model(k): v for k, v in r.number_table(top, "gpu_models").items()}
+        kwargs["gpu_models"] = _parse_gpu_models(r, top)
     if "instance_types" in top:
         kwargs["instance_types"] = r.number_table(top, "instance_types")
     if "builtin_catalog" in top:
@@ -249,6 +250,23 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     if "gpu_weights" in top:
         kwargs["gpu_weights"] = _parse_gpu_weights(r, top)
     return PricingConfig(**kwargs)
+
+
+def _parse_gpu_models(r: Reader, top: Located) -> dict[str, float]:
+    """Prices by canonical model; two keys naming one model (aliases) are an error."""
+    out: dict[str, float] = {}
+    named: dict[str, str] = {}
+    table = top["gpu_models"]
+    for name, price in r.number_table(top, "gpu_models").items():
+        key = normalize_model(name)
+        if key in named:
+            raise r.fail(
+                table.key_lines[name], f"gpu_models.{name}",
+                f"names the same GPU model as {named[key]!r} ({gpumodels.canonical(name)})",
+            )
+        named[key] = name
+        out[key] = price
+    return out
 
 
 def _parse_node_rules(r: Reader, top: Located) -> tuple[NodeRule, ...]:

@@ -38,7 +38,7 @@ from .exposition import (
     render_family,
     sample_line,
 )
-from .gpu import NodeGpus, is_gpu_resource, node_gpus
+from .gpu import CatalogGpus, NodeGpus, is_gpu_resource, node_gpus
 from .objects import Controller, Namespace, Node, ObjectMeta, Pod, object_name
 from .pricing import NodeFacts, NodePrice, PricingConfig, resolve_node_price
 from .quantity import QuantityError, milli_value, parse_quantity, value
@@ -75,6 +75,8 @@ NODE_FAMILIES = (
      "How a node's GPUs are shared and where the inventory came from; value 1."),
     ("gpucost_gpu_price_defaulted", "gauge",
      "1 when a node's GPU model has no configured price and default.gpu_hour was used."),
+    ("gpucost_node_gpu_unit_weight", "gauge",
+     "Physical-GPU equivalents one unit of a GPU resource a node advertises is worth (1 whole, 1/R time-sliced or MPS, g/7 MIG, 1/N AMD partition, inferred or configured)."),
 )
 
 
@@ -119,6 +121,7 @@ class _NodeEntry:
         "alloc_memory_b",
         "capacity_type",
         "facts",
+        "gpu_resources",
         "gpus",
         "instance_type",
         "labels",
@@ -135,6 +138,7 @@ class _NodeEntry:
     labels: dict[str, str]
     facts: NodeFacts
     gpus: NodeGpus
+    gpu_resources: tuple[str, ...]  # GPU resource names the node advertises
     price: NodePrice
     alloc_cpu_m: int
     alloc_memory_b: int
@@ -194,6 +198,25 @@ def capacity_type(labels: Mapping[str, str]) -> str:
     if v:
         return "spot" if v == "spot" else "on-demand"
     return ""
+
+
+def _log_sharing(node: str, gpus: NodeGpus, capacity: Mapping[str, object]) -> None:
+    """Say once, per change, that a node's GPU units were read by inference or not at all."""
+    units = {k: str(v) for k, v in capacity.items() if is_gpu_resource(k)}
+    if gpus.sharing == "inferred":
+        ratios = ", ".join(f"{k} = 1/{1 / w}" if w.numerator == 1 else f"{k} = {w}" for k, w in gpus.inferred.items())
+        log.warning(
+            "Node %s: advertises %s on %d physical GPUs (%s) and no label says how they are shared; "
+            "costing each unit as %s of a GPU. Set gpu_weights in the pricing file to override.",
+            node, units, gpus.physical, gpus.source, ratios,
+        )
+    else:
+        log.warning(
+            "Node %s: advertises %s but nothing says how many physical GPUs stand behind the shared "
+            "units (no GPU Feature Discovery, Karpenter or catalog entry); they cost nothing until "
+            "gpu_weights in the pricing file or a count label says.",
+            node, units,
+        )
 
 
 Sink = Union[Node, Pod, Namespace, Controller]
@@ -486,7 +509,7 @@ class CostState:
             allocatable = capacity  # manifests may omit status.allocatable
         labels = dict(meta.labels or {})
         instance_type = _first_label(labels, _INSTANCE_TYPE_LABELS)
-        cat = catalog.INSTANCE_TYPES.get(instance_type) if self.pricing.builtin_catalog else None
+        hardware = catalog.INSTANCE_GPUS.get(instance_type)
         nvml_count, nvml_model = self._nvml(name) if self._nvml else (0, "")
         gpus = node_gpus(
             labels,
@@ -494,8 +517,11 @@ class CostState:
             overrides=self.pricing.gpu_weights,
             nvml_count=nvml_count,
             nvml_model=nvml_model,
-            catalog_gpus=cat[3] if cat else None,
+            catalog=CatalogGpus(*hardware) if hardware else None,
         )
+        old_entry = self._nodes.get(name)
+        if gpus.sharing in ("inferred", "unknown") and (old_entry is None or old_entry.gpus.sharing != gpus.sharing):
+            _log_sharing(name, gpus, capacity)
         facts = NodeFacts(
             name=name,
             labels=labels,
@@ -511,6 +537,7 @@ class CostState:
         entry.labels = labels
         entry.facts = facts
         entry.gpus = gpus
+        entry.gpu_resources = tuple(sorted(k for k, v in capacity.items() if is_gpu_resource(k) and value(v) > 0))
         entry.price = resolve_node_price(self.pricing, facts)
         entry.alloc_cpu_m = milli_value(allocatable.get("cpu", 0))
         entry.alloc_memory_b = value(allocatable.get("memory", 0))
@@ -703,7 +730,7 @@ class CostState:
                ("zone", entry.zone), ("capacity_type", entry.capacity_type),
                ("gpu_model", gpus.model if gpus.physical else ""),
                ("price_source", entry.price.source)), 1)],
-            [], [], [],
+            [], [], [], [],
         ]
         if gpus.physical:
             out[3].append(((node,), gpus.physical))
@@ -712,6 +739,7 @@ class CostState:
                             ("source", gpus.source)), 1))
         if entry.price.gpu_price_defaulted:
             out[5].append(((node, ("gpu_model", gpus.model)), 1))
+        out[6].extend(((node, ("resource", r)), float(gpus.weight(r))) for r in entry.gpu_resources)
         return out
 
     def _render_node(self, entry: _NodeEntry, cost: NodeCost, idle_only: bool = False) -> None:
