@@ -75,20 +75,22 @@ def _idle(cost: float, offered: int | Fraction, reserved: int | Fraction) -> flo
 
 def node_rates(
     price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
-    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int],
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: Fraction = Fraction(0),
 ) -> Rates:
-    """Hourly cost per unit reserved, given allocatable and the node's total reservations."""
+    """Hourly cost per unit reserved, given allocatable and the node's total reservations:
+    device-plugin units by resource name, and physical-GPU equivalents reserved otherwise
+    (DRA devices, HAMi vGPUs, KAI fractions)."""
     return Rates(
         cpu=_per_unit(price.cpu, alloc_cpu_m, cpu_m),
         memory=_per_unit(price.memory, alloc_memory_b, memory_b),
-        gpu=_per_unit(price.gpu, Fraction(gpus.physical), gpu_equivalents(gpus, gpu_units)),
+        gpu=_per_unit(price.gpu, Fraction(gpus.physical), gpu_equivalents(gpus, gpu_units) + gpu_shares),
         gpus=gpus,
     )
 
 
 def node_cost(
     price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
-    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int],
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: Fraction = Fraction(0),
 ) -> NodeCost:
     """A node's hourly cost, idle cost and overcommitted resources, given its reservations."""
     cost = {"cpu": price.cpu, "memory": price.memory}
@@ -99,7 +101,7 @@ def node_cost(
     if memory_b > alloc_memory_b:
         over.add("memory")
     physical = Fraction(gpus.physical)
-    equivalents = gpu_equivalents(gpus, gpu_units)
+    equivalents = gpu_equivalents(gpus, gpu_units) + gpu_shares
     if physical or price.gpu:
         cost["gpu"] = price.gpu
         idle["gpu"] = _idle(price.gpu, physical, equivalents)
@@ -109,13 +111,20 @@ def node_cost(
 
 
 _NO_SHARES: Mapping[str, float] = {}
+_NO_FRACTIONS: Mapping[str, Fraction] = {}
 
 
-def pod_cost(rates: Rates, cpu_m: int, memory_b: int, gpu_units: Mapping[str, int]) -> PodCost:
-    """A pod's hourly costs from its reservations and its node's rates."""
-    if not gpu_units:
+def pod_cost(
+    rates: Rates, cpu_m: int, memory_b: int, gpu_units: Mapping[str, int],
+    gpu_shares: Mapping[str, Fraction] = _NO_FRACTIONS,
+) -> PodCost:
+    """A pod's hourly costs from its reservations and its node's rates. `gpu_shares` are the
+    physical-GPU equivalents it holds other than by device-plugin units, by resource label."""
+    if not gpu_units and not gpu_shares:
         return PodCost(cpu_m * rates.cpu, memory_b * rates.memory, 0.0, _NO_SHARES)
     weights = {name: n * rates.gpus.weight(name) for name, n in gpu_units.items()}
+    for name, share in gpu_shares.items():
+        weights[name] = weights.get(name, Fraction(0)) + share
     return PodCost(
         cpu=cpu_m * rates.cpu,
         memory=memory_b * rates.memory,

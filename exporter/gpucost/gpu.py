@@ -42,7 +42,7 @@ _MIG_RESOURCE = re.compile(r"nvidia\.com/mig-(?P<profile>(?:\d+c\.)?\d+g\.\d+gb(
 _AMD_PARTITION = re.compile(r"amd\.com/(?P<mode>spx|dpx|tpx|qpx|cpx)_nps\d+")
 
 #: Values of gpucost_node_gpu_info{sharing}.
-SHARING_VALUES = ("none", "time-slicing", "mps", "mig", "partitioned", "inferred", "unknown")
+SHARING_VALUES = ("none", "time-slicing", "mps", "mig", "partitioned", "hami", "inferred", "unknown")
 
 
 def is_gpu_resource(name: str) -> bool:
@@ -70,7 +70,7 @@ class NodeGpus:
     vendor: str = ""  # nvidia | amd | intel
     sharing: str = "none"  # one of SHARING_VALUES
     mig_strategy: str = "none"  # none | single | mixed
-    source: str = "none"  # nvml | labels | instance_type | capacity | none
+    source: str = "none"  # nvml | labels | hami | instance_type | capacity | dra | none
     replicas: int = 1  # time-slicing / MPS units per GPU (or per MIG device)
     single_mig_profile: str = ""  # the profile every nvidia.com/gpu stands for (MIG single)
     amd_partition: str = ""  # compute partition mode behind every amd.com/gpu (single naming)
@@ -118,7 +118,7 @@ class NodeGpus:
         if resource in self.overrides:
             return True
         if resource == NVIDIA_GPU:
-            return bool(self.single_mig_profile) or self.replicas > 1 or self.sharing in ("time-slicing", "mps")
+            return bool(self.single_mig_profile) or self.replicas > 1 or self.sharing in ("time-slicing", "mps", "hami")
         if resource == NVIDIA_SHARED:
             return self.replicas > 1
         if resource == AMD_GPU:
@@ -142,6 +142,17 @@ class CatalogGpus:
     model: str
 
 
+@dataclass(frozen=True)
+class DeviceInventory:
+    """Physical GPUs another allocator knows on the node: DRA ResourceSlices, or HAMi's device
+    registration (with `split` vGPU slots per GPU)."""
+
+    count: int
+    model: str = ""
+    vendor: str = ""
+    split: int = 1
+
+
 def node_gpus(
     labels: Mapping[str, str],
     capacity: Mapping[str, int],
@@ -150,11 +161,29 @@ def node_gpus(
     nvml_count: int | None = None,
     nvml_model: str = "",
     catalog: CatalogGpus | None = None,
+    hami: DeviceInventory | None = None,
+    dra: DeviceInventory | None = None,
 ) -> NodeGpus:
     """Work out a node's physical GPUs, model and sharing from its labels, its advertised GPU
     capacity (units by resource name, e.g. {"nvidia.com/gpu": 8}), NVML (when gpucost runs on
-    the node) and the instance type's catalog entry."""
+    the node), the instance type's catalog entry, HAMi's device registration (its
+    nvidia.com/gpu capacity counts vGPU slots) and the node's DRA ResourceSlices (GPUs there
+    are in addition to those the device plugins advertise)."""
+    gpus = _inventory(labels, capacity, overrides, nvml_count, nvml_model, catalog, hami)
+    return _with_dra(gpus, capacity, dra) if dra is not None and dra.count else gpus
+
+
+def _inventory(
+    labels: Mapping[str, str], capacity: Mapping[str, int], overrides: Mapping[str, Fraction] | None,
+    nvml_count: int | None, nvml_model: str, catalog: CatalogGpus | None, hami: DeviceInventory | None,
+) -> NodeGpus:
     declared = read_gpu_labels(labels)
+    if hami is not None and hami.count:
+        declared = replace(
+            declared, count=declared.count or hami.count, count_label=declared.count_label or "hami",
+            replicas=max(hami.split, 1), sharing="hami", model=declared.model or gpumodels.canonical(hami.model),
+            vendor=declared.vendor or "nvidia",
+        )
     advertised = {k: v for k, v in capacity.items() if is_gpu_resource(k) and v > 0}
     model = (gpumodels.canonical(nvml_model) if nvml_model else "") or declared.model or (catalog.model if catalog else "")
     base = NodeGpus(
@@ -170,7 +199,8 @@ def node_gpus(
     if nvml_count:
         return _infer(replace(base, physical=nvml_count, source="nvml", vendor="nvidia"), advertised)
     if declared.count:
-        return _infer(replace(base, physical=declared.count, source="labels"), advertised)
+        source = "hami" if declared.count_label == "hami" else "labels"
+        return _infer(replace(base, physical=declared.count, source=source), advertised)
     if catalog and catalog.count:
         vendor = base.vendor or _model_vendor(model) or "nvidia"
         return _infer(replace(base, physical=catalog.count, source="instance_type", vendor=vendor), advertised)
@@ -241,3 +271,20 @@ def _from_capacity(gpus: NodeGpus, advertised: Mapping[str, int]) -> NodeGpus:
     if not physical:
         return gpus
     return replace(gpus, physical=physical, source="capacity")
+
+
+def _with_dra(gpus: NodeGpus, capacity: Mapping[str, int], dra: DeviceInventory) -> NodeGpus:
+    """Add the GPUs a node publishes in DRA ResourceSlices to those its device plugins
+    advertise; an authoritative count (NVML, labels, catalog) still bounds nothing below."""
+    advertised = sum(
+        (n * gpus.weight(k) for k, n in capacity.items() if is_gpu_resource(k) and n > 0), Fraction(0)
+    )
+    plugin = -(-advertised.numerator // advertised.denominator) if advertised else 0
+    physical = plugin + dra.count
+    source = gpus.source if plugin or gpus.source in ("nvml", "labels", "instance_type", "hami") else "dra"
+    if gpus.source in ("nvml", "labels", "instance_type", "hami"):
+        physical = max(physical, gpus.physical)
+    return replace(
+        gpus, physical=physical, source=source, model=gpus.model or gpumodels.canonical(dra.model),
+        vendor=gpus.vendor or dra.vendor,
+    )

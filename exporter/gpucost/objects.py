@@ -35,6 +35,7 @@ class ObjectMeta(_Base):
     uid: str = ""
     resource_version: str = ""
     labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
     owner_references: tuple[OwnerReference, ...] | None = None
     deletion_timestamp: str | None = None
 
@@ -50,12 +51,21 @@ class Container(_Base):
     restart_policy: str | None = None
 
 
+class PodResourceClaim(_Base):
+    """spec.resourceClaims[]: a claim by name, or one generated from a template."""
+
+    name: str = ""
+    resource_claim_name: str | None = None
+    resource_claim_template_name: str | None = None
+
+
 class PodSpec(_Base):
     node_name: str = ""
     containers: tuple[Container, ...] | None = None
     init_containers: tuple[Container, ...] | None = None
     overhead: ResourceList | None = None
     resources: ResourceRequirements | None = None
+    resource_claims: tuple[PodResourceClaim, ...] | None = None
 
 
 class PodCondition(_Base):
@@ -70,11 +80,27 @@ class ContainerStatus(_Base):
     resources: ResourceRequirements | None = None
 
 
+class PodResourceClaimStatus(_Base):
+    """status.resourceClaimStatuses[]: the claim generated for a template reference."""
+
+    name: str = ""
+    resource_claim_name: str | None = None
+
+
+class PodExtendedResourceClaimStatus(_Base):
+    """status.extendedResourceClaimStatus (DRAExtendedResource): the claim that serves the
+    pod's extended-resource requests."""
+
+    resource_claim_name: str = ""
+
+
 class PodStatus(_Base):
     phase: str = ""
     conditions: tuple[PodCondition, ...] | None = None
     container_statuses: tuple[ContainerStatus, ...] | None = None
     init_container_statuses: tuple[ContainerStatus, ...] | None = None
+    resource_claim_statuses: tuple[PodResourceClaimStatus, ...] | None = None
+    extended_resource_claim_status: PodExtendedResourceClaimStatus | None = None
 
 
 class Pod(_Base, kw_only=True):
@@ -109,6 +135,90 @@ class Controller(_Base, kw_only=True):
     metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
 
 
+# --- Dynamic Resource Allocation (resource.k8s.io v1, v1beta2, v1beta1) ----------------------
+
+
+class DeviceAttribute(_Base):
+    """One typed attribute value: exactly one of the fields is set."""
+
+    string: str | None = None
+    integer: Union[int, None] = msgspec.field(default=None, name="int")
+    boolean: Union[bool, None] = msgspec.field(default=None, name="bool")
+    version: str | None = None
+
+
+class DeviceCapacity(_Base):
+    value: Quantity = 0
+
+
+class BasicDevice(_Base):
+    """v1beta1 wraps a device's attributes and capacity in `basic`."""
+
+    attributes: dict[str, DeviceAttribute] | None = None
+    capacity: dict[str, DeviceCapacity] | None = None
+
+
+class SliceDevice(_Base):
+    name: str = ""
+    attributes: dict[str, DeviceAttribute] | None = None
+    capacity: dict[str, DeviceCapacity] | None = None
+    basic: BasicDevice | None = None
+
+
+class ResourcePool(_Base):
+    name: str = ""
+    generation: int = 0
+    resource_slice_count: int = 0
+
+
+class ResourceSliceSpec(_Base):
+    driver: str = ""
+    pool: ResourcePool = msgspec.field(default_factory=ResourcePool)
+    node_name: str | None = None
+    all_nodes: bool | None = None
+    devices: tuple[SliceDevice, ...] | None = None
+
+
+class ResourceSlice(_Base, kw_only=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    spec: ResourceSliceSpec = msgspec.field(default_factory=ResourceSliceSpec)
+
+
+class DeviceRequestAllocationResult(_Base):
+    request: str = ""
+    driver: str = ""
+    pool: str = ""
+    device: str = ""
+    admin_access: bool | None = None
+    #: DRAConsumableCapacity: what this allocation takes of a shareable device.
+    consumed_capacity: ResourceList | None = None
+    share_id: str | None = msgspec.field(default=None, name="shareID")
+
+
+class DeviceAllocationResult(_Base):
+    results: tuple[DeviceRequestAllocationResult, ...] | None = None
+
+
+class AllocationResult(_Base):
+    devices: DeviceAllocationResult | None = None
+
+
+class ResourceClaimConsumerReference(_Base):
+    resource: str = ""
+    name: str = ""
+    uid: str = ""
+
+
+class ResourceClaimStatus(_Base):
+    allocation: AllocationResult | None = None
+    reserved_for: tuple[ResourceClaimConsumerReference, ...] | None = None
+
+
+class ResourceClaim(_Base, kw_only=True):
+    metadata: ObjectMeta = msgspec.field(default_factory=ObjectMeta)
+    status: ResourceClaimStatus = msgspec.field(default_factory=ResourceClaimStatus)
+
+
 class TypeMeta(msgspec.Struct, rename="camel"):
     """Just enough of any object to dispatch on its kind."""
 
@@ -123,6 +233,8 @@ KINDS: dict[str, type[msgspec.Struct]] = {
     "Namespace": Namespace,
     "ReplicaSet": Controller,
     "Job": Controller,
+    "ResourceClaim": ResourceClaim,
+    "ResourceSlice": ResourceSlice,
 }
 
 

@@ -6,78 +6,93 @@ recomputes only the dirty nodes' rates and the dirty pods' costs and re-renders 
 A pod change therefore costs one pod and one node; a node change costs that node and its pods.
 A scrape (`render`) joins the pre-rendered lines family by family.
 
-Cost rules (see docs/costs.md): a pod pays, per resource, request x node cost / allocatable;
-where reservations exceed allocatable the denominator becomes the sum of reservations, so
-pods + idle = node cost always holds and idle never goes negative.
+Concerns live in their own modules: `records` (the pod, node and reservation records),
+`nodeinfo` (a Node priced), `workloads` (owner chains and dimension labels), `dra` (slices and
+claims), `allocators` (DRA, HAMi, KAI shares of a pod), `rendering` (families and lines). This
+class does the bookkeeping between them: keys, running sums, what is dirty.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from itertools import islice
-from typing import Union
+from typing import Any, Union
 
-import msgspec
-
-from . import __version__, catalog
-from .costs import RESOURCES, NodeCost, PodCost, Rates, node_cost, node_rates, pod_cost
-from .exposition import (
-    BlockedFamily,
-    MetricFamily,
-    Sample,
-    block_of,
-    escape_label_value,
-    format_value,
-    header,
-    render_family,
-    sample_line,
+from .allocators import (
+    HAMI_ALLOCATED,
+    HAMI_RESOURCES,
+    KAI_RESERVATION_NAMESPACES,
+    KAI_RESOURCE,
+    NVIDIA_GPU,
+    DraSource,
+    HamiSource,
+    KaiFraction,
+    KaiReservation,
+    hami_share,
+    kai_share,
+    read_pod_sources,
 )
-from .gpu import CatalogGpus, NodeGpus, is_gpu_resource, node_gpus
-from .objects import Controller, Namespace, Node, ObjectMeta, Pod, object_name
-from .pricing import NodeFacts, NodePrice, PricingConfig, resolve_node_price
-from .quantity import QuantityError, milli_value, parse_quantity, value
+from .costs import RESOURCES, NodeCost, PodCost, node_cost, node_rates, pod_cost
+from .dra import DraIndex
+from .exposition import BlockedFamily, MetricFamily, block_of, render_family
+from .gpu import is_gpu_resource
+from .nodeinfo import NvmlInventory, capacity_type, describe_node
+from .objects import (
+    Controller,
+    Namespace,
+    Node,
+    ObjectMeta,
+    Pod,
+    ResourceClaim,
+    ResourceSlice,
+    object_name,
+)
+from .pricing import PricingConfig
+from .quantity import QuantityError, milli_value, value
+from .records import NodeEntry, PodEntry, Reserved
+from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
 from .requests import RequestError, pod_requests
+from .workloads import Workloads, controller_ref
+
+__all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type"]
 
 log = logging.getLogger("gpucost.state")
 
-GIB = 2**30
 _TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
-_INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
-_REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
-_ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
+Sink = Union[Node, Pod, Namespace, Controller, ResourceClaim, ResourceSlice]
+_NO_OWNER = ("", "", "")
+_CONTROLLER_KINDS = ("ReplicaSet", "Job")  # intermediate owners, followed to the workload
+_LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
+_NO_GPUS: dict[str, int] = {}
+_NO_SHARES: dict[str, Fraction] = {}
+_intern = sys.intern
+_gpu_names: dict[str, bool] = {}
 
-# Families rendered per object, in exposition order. (name, help)
-POD_FAMILIES = (
-    ("gpucost_pod_cpu_cost_per_hour",
-     "Hourly cost of the CPU a pod reserves (effective request x node CPU cost / allocatable), in {currency} per hour."),
-    ("gpucost_pod_memory_cost_per_hour",
-     "Hourly cost of the memory a pod reserves (effective request x node memory cost / allocatable), in {currency} per hour."),
-    ("gpucost_pod_gpu_reserved_cost_per_hour",
-     "Hourly cost of the physical-GPU share a pod reserves (whole, time-sliced, MPS or MIG) x the node's per-GPU price, in {currency} per hour."),
-    ("gpucost_pod_gpu_reserved",
-     "Physical-GPU equivalents a pod reserves, per GPU resource name (1 per whole GPU, 1/R per time-sliced replica, g/7 per MIG slice)."),
-)
-NODE_FAMILIES = (
-    ("gpucost_node_cost_per_hour", "gauge",
-     "Hourly cost of a node by resource (cpu, memory, gpu), in {currency} per hour."),
-    ("gpucost_node_idle_cost_per_hour", "gauge",
-     "Hourly cost of a node's resources that no pod reserves (node cost minus the pods' costs), in {currency} per hour."),
-    ("gpucost_node_info", "gauge",
-     "Node metadata used for pricing; value 1. price_source is node_rule, instance_type, catalog or default."),
-    ("gpucost_node_gpus", "gauge", "Physical GPUs on a node."),
-    ("gpucost_node_gpu_info", "gauge",
-     "How a node's GPUs are shared and where the inventory came from; value 1."),
-    ("gpucost_gpu_price_defaulted", "gauge",
-     "1 when a node's GPU model has no configured price and default.gpu_hour was used."),
-    ("gpucost_node_gpu_unit_weight", "gauge",
-     "Physical-GPU equivalents one unit of a GPU resource a node advertises is worth (1 whole, 1/R time-sliced or MPS, g/7 MIG, 1/N AMD partition, inferred or configured)."),
-)
+
+def _is_gpu(name: str) -> bool:
+    known = _gpu_names.get(name)
+    if known is None:
+        known = _gpu_names[name] = is_gpu_resource(name)
+    return known
+
+
+def _may_use_allocators(pod: Pod, namespace: str, amounts: dict[str, Any]) -> bool:
+    """A cheap test before reading allocator sources: most pods have none."""
+    if pod.spec.resource_claims or pod.status.extended_resource_claim_status is not None:
+        return True
+    if namespace in KAI_RESERVATION_NAMESPACES:
+        return True
+    annotations = pod.metadata.annotations
+    if annotations and ("gpu-fraction" in annotations or "gpu-memory" in annotations
+                        or any(k in annotations for k in HAMI_ALLOCATED)):
+        return True
+    return any(r in amounts for r in HAMI_RESOURCES)
 
 
 @dataclass(frozen=True)
@@ -89,155 +104,6 @@ class Shard:
 
     def owns(self, key: str) -> bool:
         return self.total == 1 or zlib.crc32(key.encode()) % self.total == self.index
-
-
-class _PodEntry(msgspec.Struct, gc=False):
-    """A counted pod, reduced to what costing and labelling need. Not tracked by the cyclic
-    garbage collector (it holds no cycles): at 150,000 pods, full collections would otherwise
-    walk every entry again and again while the cluster syncs."""
-
-    key: str
-    block: int  # hash block of the key in every pod family
-    namespace: str = ""
-    name: str = ""
-    node: str = ""
-    owner_uid: str = ""
-    owner_kind: str = ""
-    owner_name: str = ""
-    dims: tuple[str, ...] = ()  # dimension label values found on the pod ("" = ask the namespace)
-    cpu_m: int = 0
-    memory_b: int = 0
-    gpu_units: dict[str, int] = {}  # GPU resource name -> units requested
-
-
-_IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
-
-
-class _NodeEntry:
-    """A node, priced. `rates` are the hourly cost per reserved millicore, byte and GPU."""
-
-    __slots__ = (
-        "alloc_cpu_m",
-        "alloc_memory_b",
-        "capacity_type",
-        "facts",
-        "gpu_resources",
-        "gpus",
-        "instance_type",
-        "labels",
-        "name",
-        "obj",
-        "price",
-        "rates",
-        "region",
-        "rendered",
-        "zone",
-    )
-    obj: Node  # as last seen, to re-derive inventory and price when NVML's answer changes
-    name: str
-    labels: dict[str, str]
-    facts: NodeFacts
-    gpus: NodeGpus
-    gpu_resources: tuple[str, ...]  # GPU resource names the node advertises
-    price: NodePrice
-    alloc_cpu_m: int
-    alloc_memory_b: int
-    rates: Rates | None
-    rendered: bool  # all its families rendered since this version of the node arrived
-    instance_type: str
-    region: str
-    zone: str
-    capacity_type: str
-
-
-class _Reserved:
-    """Running sums of the reservations of counted pods bound to one node."""
-
-    __slots__ = ("cpu_m", "gpu_units", "memory_b", "pods")
-
-    def __init__(self) -> None:
-        self.cpu_m = 0
-        self.memory_b = 0
-        self.gpu_units: dict[str, int] = {}
-        self.pods: dict[str, None] = {}  # an insertion-ordered set: stable output order
-
-
-class _Controller:
-    __slots__ = ("kind", "name", "owner")
-
-    def __init__(self, kind: str, name: str, owner: tuple[str, str, str] | None) -> None:
-        self.kind, self.name, self.owner = kind, name, owner
-
-
-def _controller_ref(meta: ObjectMeta) -> tuple[str, str, str] | None:
-    for ref in meta.owner_references or ():
-        if ref.controller:
-            return ref.kind, ref.name, ref.uid
-    return None
-
-
-def _first_label(labels: Mapping[str, str], keys: Iterable[str]) -> str:
-    for k in keys:
-        v = labels.get(k)
-        if v is not None:
-            return v
-    return ""
-
-
-def capacity_type(labels: Mapping[str, str]) -> str:
-    """spot | on-demand | reserved from the provisioner's or provider's labels; "" if unknown."""
-    v = labels.get("karpenter.sh/capacity-type")
-    if v:
-        return v
-    v = labels.get("eks.amazonaws.com/capacityType")
-    if v:
-        return {"ON_DEMAND": "on-demand", "SPOT": "spot"}.get(v, v.lower())
-    if labels.get("cloud.google.com/gke-spot") == "true" or labels.get("cloud.google.com/gke-preemptible") == "true":
-        return "spot"
-    v = labels.get("kubernetes.azure.com/scalesetpriority")
-    if v:
-        return "spot" if v == "spot" else "on-demand"
-    return ""
-
-
-def _log_sharing(node: str, gpus: NodeGpus, capacity: Mapping[str, object]) -> None:
-    """Say once, per change, that a node's GPU units were read by inference or not at all."""
-    units = {k: str(v) for k, v in capacity.items() if is_gpu_resource(k)}
-    if gpus.sharing == "inferred":
-        ratios = ", ".join(f"{k} = 1/{1 / w}" if w.numerator == 1 else f"{k} = {w}" for k, w in gpus.inferred.items())
-        log.warning(
-            "Node %s: advertises %s on %d physical GPUs (%s) and no label says how they are shared; "
-            "costing each unit as %s of a GPU. Set gpu_weights in the pricing file to override.",
-            node, units, gpus.physical, gpus.source, ratios,
-        )
-    else:
-        log.warning(
-            "Node %s: advertises %s but nothing says how many physical GPUs stand behind the shared "
-            "units (no GPU Feature Discovery, Karpenter or catalog entry); they cost nothing until "
-            "gpu_weights in the pricing file or a count label says.",
-            node, units,
-        )
-
-
-Sink = Union[Node, Pod, Namespace, Controller]
-
-_NO_OWNER = ("", "", "")
-_CONTROLLER_KINDS = ("ReplicaSet", "Job")  # intermediate owners, followed to the workload
-#: Whether any of these characters occurs (then label values need escaping).
-_NEEDS_ESCAPE = re.compile(r'["\\\n]').search
-_LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
-_NO_GPUS: dict[str, int] = {}
-_intern = sys.intern
-
-
-_gpu_names: dict[str, bool] = {}
-
-
-def _is_gpu(name: str) -> bool:
-    known = _gpu_names.get(name)
-    if known is None:
-        known = _gpu_names[name] = is_gpu_resource(name)
-    return known
 
 
 class Relist:
@@ -267,42 +133,27 @@ class CostState:
         *,
         shard: Shard = Shard(),
         clock: Callable[[], float] = time.time,
-        nvml_inventory: Callable[[str], tuple[int, str]] | None = None,
+        nvml_inventory: NvmlInventory | None = None,
     ) -> None:
         self.pricing = pricing
         self.shard = shard
         self._clock = clock
         self._nvml = nvml_inventory
-        self._dims = tuple(pricing.labels.items())
-        self._dim_keys = frozenset(k for _, keys in self._dims for k in keys)
-        self._no_dims = ("",) * len(self._dims)
-        self._dim_names = tuple(label for label, _ in self._dims)
-        # (namespace, pod's own dimension values) -> rendered dimension labels
-        self._dims_text: dict[tuple[str, tuple[str, ...]], str] = {}
-        # the common case, one Kubernetes key per dimension, takes a faster path
-        self._dim_first_keys = (
-            tuple(keys[0] for _, keys in self._dims) if all(len(k) == 1 for _, k in self._dims) else None
-        )
-        self._nodes: dict[str, _NodeEntry] = {}
-        self._pods: dict[str, _PodEntry] = {}
-        self._reserved: dict[str, _Reserved] = {}
-        self._ns_labels: dict[str, dict[str, str]] = {}
-        self._pods_by_ns: dict[str, dict[str, None]] = {}
-        self._controllers: dict[str, _Controller] = {}
-        self._pods_by_owner: dict[str, dict[str, None]] = {}
+        self._workloads = Workloads(pricing.labels)
+        self._render = Renderer(pricing, self._workloads)
+        self._dra = DraIndex()
+        self._nodes: dict[str, NodeEntry] = {}
+        self._pods: dict[str, PodEntry] = {}
+        self._reserved: dict[str, Reserved] = {}
+        self._claim_users: dict[str, dict[str, None]] = {}  # claim key -> pods that name it
+        self._kai_groups: dict[str, dict[str, None]] = {}  # GPU group -> fractional and reservation pods
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
         self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
         self._dirty_nodes: dict[str, None] = {}
         self._dirty_pods: dict[str, None] = {}
+        self._stale_pods: dict[str, None] = {}  # allocator shares to resolve again
         self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
-        cur = pricing.currency
-        self._pod_families = tuple(
-            BlockedFamily(header(n, "gauge", h.format(currency=cur))) for n, h in POD_FAMILIES
-        )
-        self._node_families = tuple(
-            BlockedFamily(header(n, t, h.format(currency=cur))) for n, t, h in NODE_FAMILIES
-        )
         #: When sources can vouch for freshness (live watches), the time they last did.
         self.confirmed: Callable[[], float] | None = None
         self.last_update = 0.0
@@ -310,15 +161,22 @@ class CostState:
     # ------------------------------------------------------------------ sink interface
 
     def upsert(self, kind: str, obj: Sink) -> None:
-        """Add or update one object (wire kind: Node, Pod, Namespace, ReplicaSet, Job)."""
+        """Add or update one object (wire kind: Node, Pod, Namespace, ReplicaSet, Job,
+        ResourceClaim, ResourceSlice)."""
         if kind == "Pod":
             self._upsert_pod(obj)  # type: ignore[arg-type]
         elif kind == "Node":
             self._upsert_node(obj)  # type: ignore[arg-type]
         elif kind == "Namespace":
-            self._upsert_namespace(obj.metadata)
+            self._dirty_pods |= self._workloads.upsert_namespace(obj.metadata)
         elif kind in _CONTROLLER_KINDS:
-            self._upsert_controller(kind, obj.metadata)
+            self._dirty_pods |= self._workloads.upsert_controller(kind, self._key(kind, obj.metadata), obj.metadata)
+        elif kind == "ResourceClaim":
+            key = self._key(kind, obj.metadata)
+            if self._dra.upsert_claim(key, obj):  # type: ignore[arg-type]
+                self._stale_pods |= self._claim_users.get(key, {})
+        elif kind == "ResourceSlice":
+            self._slice_changed(self._dra.upsert_slice(self._key(kind, obj.metadata), obj))  # type: ignore[arg-type]
 
     def delete(self, kind: str, obj: Sink) -> None:
         """Remove one object, given as last seen."""
@@ -348,8 +206,10 @@ class CostState:
 
     @staticmethod
     def _key(kind: str, meta: ObjectMeta) -> str:
-        if kind in ("Node", "Namespace"):
+        if kind in ("Node", "Namespace", "ResourceSlice"):
             return meta.name
+        if kind == "ResourceClaim":  # pods name their claims: key by name, not uid
+            return f"{meta.namespace or 'default'}/{meta.name}"
         return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
 
     def _keys_of(self, kind: str) -> set[str]:
@@ -359,8 +219,12 @@ class CostState:
         if kind == "Node":
             return set(self._nodes) | skipped
         if kind == "Namespace":
-            return set(self._ns_labels)
-        return {k for k, c in self._controllers.items() if c.kind == kind} | skipped
+            return set(self._workloads.ns_labels)
+        if kind == "ResourceClaim":
+            return set(self._dra.claims) | skipped
+        if kind == "ResourceSlice":
+            return self._dra.slice_keys() | skipped
+        return self._workloads.controller_keys(kind) | skipped
 
     def _delete_key(self, kind: str, key: str) -> None:
         self._skipped.pop(key, None)
@@ -370,12 +234,14 @@ class CostState:
             if self._nodes.pop(key, None) is not None:
                 self._dirty_nodes[key] = None
         elif kind == "Namespace":
-            if self._ns_labels.pop(key, None) is not None:
-                self._forget_dims(key)
-                self._dirty_pods |= self._pods_by_ns.get(key, {})
+            self._dirty_pods |= self._workloads.delete_namespace(key)
         elif kind in _CONTROLLER_KINDS:
-            if self._controllers.pop(key, None) is not None:
-                self._dirty_pods |= self._pods_by_owner.get(key, {})
+            self._dirty_pods |= self._workloads.delete_controller(key)
+        elif kind == "ResourceClaim":
+            if self._dra.delete_claim(key):
+                self._stale_pods |= self._claim_users.get(key, {})
+        elif kind == "ResourceSlice":
+            self._slice_changed(self._dra.delete_slice(key))
 
     # ------------------------------------------------------------------ pods
 
@@ -396,18 +262,13 @@ class CostState:
         if self._skipped:
             self._skipped.pop(key, None)
         namespace = meta.namespace or "default"
-        owner_kind, owner_name, owner_uid = _controller_ref(meta) or _NO_OWNER
+        owner_kind, owner_name, owner_uid = controller_ref(meta) or _NO_OWNER
         labels = meta.labels
         if labels and owner_kind == "StatefulSet" and _LWS_NAME in labels:
             # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
             # not watched (RBAC stays minimal), but the LWS controller labels its pods.
             owner_kind, owner_name = "LeaderWorkerSet", labels[_LWS_NAME]
-        if not labels:
-            dims = self._no_dims
-        elif self._dim_first_keys is not None:
-            dims = tuple([labels.get(k, "") for k in self._dim_first_keys])
-        else:
-            dims = tuple([_first_label(labels, keys) for _, keys in self._dims])
+        dims = self._workloads.pod_dims(labels)
         cpu_m = milli_value(amounts.get("cpu", 0))
         memory_b = value(amounts.get("memory", 0))
         if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
@@ -416,6 +277,9 @@ class CostState:
             } or _NO_GPUS
         else:
             gpu_units = _NO_GPUS
+        sources: tuple[object, ...] = ()
+        if _may_use_allocators(pod, namespace, amounts):
+            sources = read_pod_sources(pod, namespace, gpu_units)
         entry = self._pods.get(key)
         if entry is not None:
             if (
@@ -423,14 +287,13 @@ class CostState:
                 and entry.gpu_units == gpu_units and entry.dims == dims and entry.name == meta.name
                 and entry.namespace == namespace and entry.owner_uid == owner_uid
                 and entry.owner_kind == owner_kind and entry.owner_name == owner_name
+                and entry.gpu_sources == sources
             ):
                 return  # a status-only change (conditions, restarts): nothing to recompute
             self._unreserve(entry)
-            self._index_remove(self._pods_by_ns, entry.namespace, key)
-            if entry.owner_uid:
-                self._index_remove(self._pods_by_owner, entry.owner_uid, key)
+            self._unlink(entry)
         else:
-            entry = self._pods[key] = _PodEntry(key, block_of(key))
+            entry = self._pods[key] = PodEntry(key, block_of(key))
         # Interned: one shared string per namespace, node and owner, not one per pod.
         namespace = entry.namespace = _intern(namespace)
         entry.name = meta.name
@@ -441,34 +304,74 @@ class CostState:
         entry.cpu_m = cpu_m
         entry.memory_b = memory_b
         entry.gpu_units = gpu_units
-        self._pods_by_ns.setdefault(namespace, {})[key] = None
-        if owner_uid:
-            self._pods_by_owner.setdefault(owner_uid, {})[key] = None
+        entry.gpu_sources = sources
+        self._workloads.add_pod(key, namespace, owner_uid)
+        self._link(entry)
         self._reserve(entry)
         self._dirty_pods[key] = None
 
-    def _reserve(self, entry: _PodEntry) -> None:
+    def _link(self, entry: PodEntry) -> None:
+        """Index the pod under the claims and KAI group it uses; others sharing them re-resolve."""
+        for source in entry.gpu_sources:
+            if isinstance(source, DraSource):
+                for claim in source.claims:
+                    users = self._claim_users.setdefault(claim, {})
+                    self._stale_pods |= users
+                    users[entry.key] = None
+            elif isinstance(source, (KaiFraction, KaiReservation)) and source.group:
+                group = self._kai_groups.setdefault(source.group, {})
+                self._stale_pods |= group
+                group[entry.key] = None
+
+    def _unlink(self, entry: PodEntry) -> None:
+        for source in entry.gpu_sources:
+            if isinstance(source, DraSource):
+                for claim in source.claims:
+                    users = self._claim_users.get(claim, {})
+                    users.pop(entry.key, None)
+                    self._stale_pods |= users
+                    if not users:
+                        self._claim_users.pop(claim, None)
+            elif isinstance(source, (KaiFraction, KaiReservation)) and source.group:
+                group = self._kai_groups.get(source.group, {})
+                group.pop(entry.key, None)
+                self._stale_pods |= group
+                if not group:
+                    self._kai_groups.pop(source.group, None)
+
+    def _reserve(self, entry: PodEntry) -> None:
         r = self._reserved.get(entry.node)
         if r is None:
-            r = self._reserved[entry.node] = _Reserved()
+            r = self._reserved[entry.node] = Reserved()
+        node = self._nodes.get(entry.node)
+        if entry.gpu_sources or (node is not None and node.allocators.hami and NVIDIA_GPU in entry.gpu_units):
+            entry.held_units, entry.gpu_shares = self._resolve(entry, node)
+            r.allocated[entry.key] = None
+        else:
+            entry.held_units, entry.gpu_shares = entry.gpu_units, _NO_SHARES
         r.cpu_m += entry.cpu_m
         r.memory_b += entry.memory_b
-        for name, units in entry.gpu_units.items():
+        for name, units in entry.held_units.items():
             r.gpu_units[name] = r.gpu_units.get(name, 0) + units
+        for share in entry.gpu_shares.values():
+            r.gpu_shares += share
         r.pods[entry.key] = None
         self._dirty_nodes[entry.node] = None
 
-    def _unreserve(self, entry: _PodEntry) -> None:
+    def _unreserve(self, entry: PodEntry) -> None:
         r = self._reserved[entry.node]
         r.cpu_m -= entry.cpu_m
         r.memory_b -= entry.memory_b
-        for name, units in entry.gpu_units.items():
+        for name, units in entry.held_units.items():
             left = r.gpu_units[name] - units
             if left:
                 r.gpu_units[name] = left
             else:
                 del r.gpu_units[name]
+        for share in entry.gpu_shares.values():
+            r.gpu_shares -= share
         r.pods.pop(entry.key, None)
+        r.allocated.pop(entry.key, None)
         if not r.pods and entry.node not in self._nodes:
             del self._reserved[entry.node]
         self._dirty_nodes[entry.node] = None
@@ -478,111 +381,120 @@ class CostState:
         if entry is None:
             return
         self._unreserve(entry)
-        self._index_remove(self._pods_by_ns, entry.namespace, key)
-        if entry.owner_uid:
-            self._index_remove(self._pods_by_owner, entry.owner_uid, key)
+        self._unlink(entry)
+        self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
         self._dirty_pods[key] = None
 
-    @staticmethod
-    def _index_remove(index: dict[str, dict[str, None]], group: str, key: str) -> None:
-        members = index.get(group)
-        if members is not None:
-            members.pop(key, None)
-            if not members:
-                del index[group]
+    # ------------------------------------------------------------------ allocators
+
+    def _resolve(self, entry: PodEntry, node: NodeEntry | None) -> tuple[dict[str, int], dict[str, Fraction]]:
+        """The units and shares a pod with allocator sources holds on its node now."""
+        units = entry.gpu_units
+        shares: dict[str, Fraction] = {}
+        hami_source = None
+        for source in entry.gpu_sources:
+            if isinstance(source, DraSource):
+                for claim in source.claims:
+                    users = self._claim_consumers(claim)
+                    if entry.key in users:
+                        for driver, share in self._dra.claim_shares(claim).items():
+                            shares[driver] = shares.get(driver, Fraction(0)) + share / len(users)
+            elif isinstance(source, KaiFraction):
+                if node is not None:
+                    shares[KAI_RESOURCE] = shares.get(KAI_RESOURCE, Fraction(0)) + kai_share(source, node.allocators)
+            elif isinstance(source, KaiReservation) and NVIDIA_GPU in units:
+                held = units[NVIDIA_GPU] * (node.gpus.weight(NVIDIA_GPU) if node is not None else Fraction(1))
+                taken = sum((self._pods[k].gpu_shares.get(KAI_RESOURCE, Fraction(0))
+                             for k in self._kai_groups.get(source.group, {})
+                             if k != entry.key and k in self._pods and self._pods[k].node == entry.node), Fraction(0))
+                units = {k: v for k, v in units.items() if k != NVIDIA_GPU}
+                shares[NVIDIA_GPU] = max(held - taken, Fraction(0))
+            elif isinstance(source, HamiSource):
+                hami_source = source
+        if node is not None and node.allocators.hami and NVIDIA_GPU in units:
+            vgpus = units[NVIDIA_GPU]
+            units = {k: v for k, v in units.items() if k != NVIDIA_GPU}
+            shares[NVIDIA_GPU] = shares.get(NVIDIA_GPU, Fraction(0)) + hami_share(hami_source, node.allocators, vgpus)
+        return units, {k: v for k, v in shares.items() if v}
+
+    def _claim_consumers(self, claim: str) -> set[str]:
+        """Counted pods the claim is reserved for (keys are UIDs where pods have them)."""
+        found = self._dra.claims.get(claim)
+        if found is None:
+            return set()
+        return {uid for uid in found.reserved_for if uid in self._pods}
+
+    def _slice_changed(self, nodes: set[str]) -> None:
+        """Slices changed on these nodes: their GPU inventory and their DRA pods' shares."""
+        for name in nodes:
+            entry = self._nodes.get(name)
+            if entry is not None:
+                self._upsert_node(entry.obj)  # type: ignore[arg-type]
+            r = self._reserved.get(name)
+            if r is not None:
+                self._stale_pods |= r.allocated
+
+    def _resolve_stale(self) -> None:
+        """Re-resolve allocator shares: KAI fractions before the reservation pods that pay
+        what they leave."""
+        while self._stale_pods:
+            stale, self._stale_pods = self._stale_pods, {}
+            later = []
+            for key in stale:
+                entry = self._pods.get(key)
+                if entry is None:
+                    continue
+                if any(isinstance(s, KaiReservation) for s in entry.gpu_sources):
+                    later.append(entry)
+                    continue
+                self._re_reserve(entry)
+            for entry in later:
+                self._re_reserve(entry)
+
+    def _re_reserve(self, entry: PodEntry) -> None:
+        before = (entry.held_units, entry.gpu_shares)
+        self._unreserve(entry)
+        self._reserve(entry)
+        if (entry.held_units, entry.gpu_shares) != before:
+            self._dirty_pods[entry.key] = None
+            for source in entry.gpu_sources:
+                if isinstance(source, KaiFraction) and source.group:
+                    for k in self._kai_groups.get(source.group, {}):
+                        if k != entry.key and any(isinstance(s, KaiReservation) for s in self._pods[k].gpu_sources):
+                            self._stale_pods[k] = None
 
     # ------------------------------------------------------------------ nodes
 
     def _upsert_node(self, node: Node) -> None:
-        meta = node.metadata
-        name = meta.name
+        name = node.metadata.name
+        old = self._nodes.get(name)
         try:
-            capacity = {k: parse_quantity(v) for k, v in (node.status.capacity or {}).items()}
-            allocatable = {k: parse_quantity(v) for k, v in (node.status.allocatable or {}).items()}
+            entry = describe_node(
+                node, self.pricing, nvml=self._nvml, dra=self._dra.node_inventory(name), previous=old,
+            )
         except QuantityError as exc:
             if self._nodes.pop(name, None) is not None:
                 self._dirty_nodes[name] = None
-            self.skip("Node", name, "invalid_quantity", f"{object_name('Node', meta)}: status: {exc}")
+            self.skip("Node", name, "invalid_quantity", f"{object_name('Node', node.metadata)}: status: {exc}")
             return
         self._skipped.pop(name, None)
-        if not allocatable:
-            allocatable = capacity  # manifests may omit status.allocatable
-        labels = dict(meta.labels or {})
-        instance_type = _first_label(labels, _INSTANCE_TYPE_LABELS)
-        hardware = catalog.INSTANCE_GPUS.get(instance_type)
-        nvml_count, nvml_model = self._nvml(name) if self._nvml else (0, "")
-        gpus = node_gpus(
-            labels,
-            {k: value(v) for k, v in capacity.items() if is_gpu_resource(k)},
-            overrides=self.pricing.gpu_weights,
-            nvml_count=nvml_count,
-            nvml_model=nvml_model,
-            catalog=CatalogGpus(*hardware) if hardware else None,
-        )
-        old_entry = self._nodes.get(name)
-        if gpus.sharing in ("inferred", "unknown") and (old_entry is None or old_entry.gpus.sharing != gpus.sharing):
-            _log_sharing(name, gpus, capacity)
-        facts = NodeFacts(
-            name=name,
-            labels=labels,
-            cpu_cores=milli_value(capacity.get("cpu", 0)) / 1000,
-            memory_gib=value(capacity.get("memory", 0)) / GIB,
-            gpus=gpus.physical,
-            gpu_model=gpus.model,
-            instance_type=instance_type,
-        )
-        entry = _NodeEntry()
-        entry.obj = node
-        entry.name = name
-        entry.labels = labels
-        entry.facts = facts
-        entry.gpus = gpus
-        entry.gpu_resources = tuple(sorted(k for k, v in capacity.items() if is_gpu_resource(k) and value(v) > 0))
-        entry.price = resolve_node_price(self.pricing, facts)
-        entry.alloc_cpu_m = milli_value(allocatable.get("cpu", 0))
-        entry.alloc_memory_b = value(allocatable.get("memory", 0))
-        entry.instance_type = instance_type
-        entry.region = _first_label(labels, _REGION_LABELS)
-        entry.zone = _first_label(labels, _ZONE_LABELS)
-        entry.capacity_type = capacity_type(labels)
-        old = self._nodes.get(name)
-        entry.rates = old.rates if old is not None else None
-        entry.rendered = False
         self._nodes[name] = entry
-        self._reserved.setdefault(name, _Reserved())
+        r = self._reserved.setdefault(name, Reserved())
         self._dirty_nodes[name] = None
+        if r.allocated or (entry.allocators.hami and r.pods):
+            # Shares depend on the node (HAMi devices, GPU memory, unit weights): resolve again.
+            self._stale_pods |= r.pods if entry.allocators.hami else r.allocated
+
+    def reprice(self, pricing: PricingConfig) -> None:
+        """Swap in reloaded prices (same currency and dimension labels) and re-price every node;
+        pods, reservations and watches are untouched."""
+        self.pricing = pricing
+        self.refresh_nodes()
 
     def refresh_nodes(self) -> None:
         """Re-derive every node's GPU inventory and price (e.g. after an NVML re-read)."""
         for entry in list(self._nodes.values()):
-            self._upsert_node(entry.obj)
-
-    # ------------------------------------------------------------------ namespaces, owners
-
-    def _upsert_namespace(self, meta: ObjectMeta) -> None:
-        labels = {k: v for k, v in (meta.labels or {}).items() if k in self._dim_keys}
-        if self._ns_labels.get(meta.name) != labels or meta.name not in self._ns_labels:
-            self._ns_labels[meta.name] = labels
-            self._forget_dims(meta.name)
-            self._dirty_pods |= self._pods_by_ns.get(meta.name, {})
-
-    def _upsert_controller(self, kind: str, meta: ObjectMeta) -> None:
-        key = self._key(kind, meta)
-        owner = _controller_ref(meta)
-        old = self._controllers.get(key)
-        if old is None or (old.kind, old.name, old.owner) != (kind, meta.name, owner):
-            self._controllers[key] = _Controller(kind, meta.name, owner)
-            self._dirty_pods |= self._pods_by_owner.get(key, {})
-
-    def _workload(self, entry: _PodEntry) -> tuple[str, str]:
-        """The pod's top-level controller: Pod→ReplicaSet→Deployment, Pod→Job→CronJob, …"""
-        kind, name, uid = entry.owner_kind, entry.owner_name, entry.owner_uid
-        for _ in range(8):  # owner chains are short; a cycle must not hang the exporter
-            ctrl = self._controllers.get(uid)
-            if ctrl is None or ctrl.owner is None:
-                break
-            kind, name, uid = ctrl.owner
-        return kind, name
+            self._upsert_node(entry.obj)  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ recompute
 
@@ -590,6 +502,8 @@ class CostState:
         """Recompute dirty nodes and pods and re-render their series; True when nothing is
         left. With a `budget`, render at most that many pods, so a caller on the event loop
         can yield between slices (after a 150,000-pod sync a full flush takes seconds)."""
+        if self._stale_pods:
+            self._resolve_stale()
         worked = bool(self._dirty_nodes or self._dirty_pods)
         if self._dirty_nodes:
             dirty_nodes, self._dirty_nodes = self._dirty_nodes, {}
@@ -617,9 +531,7 @@ class CostState:
         for res in RESOURCES:
             self._overcommitted[res].discard(name)
         if entry is None:
-            block = block_of(name)
-            for family in self._node_families:
-                family.pop(block, name)
+            self._render.drop_node(name)
             if r is not None:
                 dirty_pods |= r.pods  # their node is gone: drop their series
                 if not r.pods:
@@ -627,30 +539,28 @@ class CostState:
             return
         assert r is not None
         rates = node_rates(
-            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b, r.gpu_units
+            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b,
+            r.gpu_units, r.gpu_shares,
         )
         if rates != entry.rates:
             entry.rates = rates
             dirty_pods |= r.pods
         cost = self.node_cost(name)
-        owned = self.shard.owns(name)
-        if owned:  # counted by the shard that serves the node, so shards sum to the whole
+        if self.shard.owns(name):  # counted by the shard that serves the node, so shards sum to the whole
             for res in cost.overcommitted:
                 self._overcommitted[res].add(name)
-        if owned:
-            self._render_node(entry, cost, idle_only=entry.rendered)
+            self._render.render_node(entry, cost, idle_only=entry.rendered)
             entry.rendered = True
         else:
-            block = block_of(name)
-            for family in self._node_families:
-                family.pop(block, name)
+            self._render.drop_node(name)
 
     def node_cost(self, name: str) -> NodeCost:
         """A node's hourly cost and idle cost by resource (call flush() first)."""
         entry = self._nodes[name]
         r = self._reserved[name]
         return node_cost(
-            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b, r.gpu_units
+            entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b,
+            r.gpu_units, r.gpu_shares,
         )
 
     def pod_cost(self, key: str) -> PodCost | None:
@@ -659,115 +569,34 @@ class CostState:
         node = self._nodes.get(entry.node) if entry is not None else None
         if entry is None or node is None or node.rates is None:
             return None
-        return pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
-
-    # ------------------------------------------------------------------ rendering
+        return pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
 
     def _render_pod(self, key: str) -> None:
         entry = self._pods.get(key)
         node = self._nodes.get(entry.node) if entry is not None else None
         if entry is None or node is None or node.rates is None or not self.shard.owns(key):
-            block = entry.block if entry is not None else block_of(key)
-            for family in self._pod_families:
-                family.pop(block, key)
+            self._render.drop_pod(key, entry.block if entry is not None else block_of(key))
             return
-        owner_kind, owner_name = self._workload(entry)
-        dims = self._dims_text.get((entry.namespace, entry.dims))
-        if dims is None:
-            dims = self._dims_text[entry.namespace, entry.dims] = self._render_dims(entry)
-        namespace, name, node_name = entry.namespace, entry.name, entry.node
-        if _NEEDS_ESCAPE(namespace + name + node_name + owner_kind + owner_name):
-            namespace, name, node_name, owner_kind, owner_name = map(
-                escape_label_value, (namespace, name, node_name, owner_kind, owner_name)
-            )
-        labels = (
-            f'{{namespace="{namespace}",pod="{name}",node="{node_name}",'
-            f'owner_kind="{owner_kind}",owner_name="{owner_name}"{dims}'
-        )
-        rates = node.rates
-        cpu, mem, gpu_cost, gpu = self._pod_families
-        block = entry.block
-        # Costs are finite and non-negative: repr() is the shortest round-trip text.
-        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * rates.cpu!r}\n")
-        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {entry.memory_b * rates.memory!r}\n")
-        if entry.gpu_units:
-            cost = pod_cost(rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
-            gpu_cost.set(block, key, f"gpucost_pod_gpu_reserved_cost_per_hour{labels}}} {format_value(cost.gpu)}\n")
-            gpu.set(block, key, "".join(
-                f'gpucost_pod_gpu_reserved{labels},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
-                for res, share in sorted(cost.gpus.items())
-            ))
-        elif gpu_cost.get(block, key) is not None:
-            gpu_cost.pop(block, key)
-            gpu.pop(block, key)
+        self._render.render_pod(entry, node.rates)
 
-    def _forget_dims(self, namespace: str) -> None:
-        for cached in [k for k in self._dims_text if k[0] == namespace]:
-            del self._dims_text[cached]
-
-    def _dim_values(self, entry: _PodEntry) -> tuple[str, ...]:
-        """Dimension label values: the pod's own label, else its namespace's."""
-        ns_labels = self._ns_labels.get(entry.namespace) or {}
-        return tuple(
-            v or _first_label(ns_labels, keys) for (_, keys), v in zip(self._dims, entry.dims, strict=True)
-        )
-
-    def _render_dims(self, entry: _PodEntry) -> str:
-        """`,team="a",product="b"` for the pod."""
-        return "".join(
-            f',{label}="{escape_label_value(v)}"'
-            for label, v in zip(self._dim_names, self._dim_values(entry), strict=True)
-        )
-
-    def _node_series(self, entry: _NodeEntry, cost: NodeCost) -> list[list[Sample]]:
-        """Per node family (NODE_FAMILIES order), the node's samples."""
-        node = ("node", entry.name)
-        gpus = entry.gpus
-        out: list[list[Sample]] = [
-            [((node, ("resource", res)), v) for res, v in cost.cost.items()],
-            [((node, ("resource", res)), v) for res, v in cost.idle.items()],
-            [((node, ("instance_type", entry.instance_type), ("region", entry.region),
-               ("zone", entry.zone), ("capacity_type", entry.capacity_type),
-               ("gpu_model", gpus.model if gpus.physical else ""),
-               ("price_source", entry.price.source)), 1)],
-            [], [], [], [],
-        ]
-        if gpus.physical:
-            out[3].append(((node,), gpus.physical))
-            out[4].append(((node, ("gpu_model", gpus.model), ("vendor", gpus.vendor),
-                            ("sharing", gpus.sharing), ("mig_strategy", gpus.mig_strategy),
-                            ("source", gpus.source)), 1))
-        if entry.price.gpu_price_defaulted:
-            out[5].append(((node, ("gpu_model", gpus.model)), 1))
-        out[6].extend(((node, ("resource", r)), float(gpus.weight(r))) for r in entry.gpu_resources)
-        return out
-
-    def _render_node(self, entry: _NodeEntry, cost: NodeCost, idle_only: bool = False) -> None:
-        """Render the node's families; after a pod change only its idle cost can differ."""
-        block = block_of(entry.name)
-        for i, (family, (name, _, _), samples) in enumerate(zip(
-            self._node_families, NODE_FAMILIES, self._node_series(entry, cost), strict=True
-        )):
-            if idle_only and i != _IDLE:
-                continue
-            if samples:
-                family.set(block, entry.name, "".join(sample_line(name, labels, v) for labels, v in samples))
-            else:
-                family.pop(block, entry.name)
+    # ------------------------------------------------------------------ reading out
 
     def series(self) -> Iterator[tuple[str, Sequence[tuple[str, str]], float]]:
         """Every per-object sample this shard serves, as (family, labels, value), computed
         afresh from the state. The scrape path renders the same samples from cached text;
         this is the straightforward way, used to check it and as the benchmark's baseline."""
         self.flush()
-        label_names = ("namespace", "pod", "node", "owner_kind", "owner_name") + self._dim_names
+        label_names = ("namespace", "pod", "node", "owner_kind", "owner_name") + self._workloads.dim_names
         cpu, mem, gpu_cost, gpu = (name for name, _ in POD_FAMILIES)
         for key, entry in self._pods.items():
             node = self._nodes.get(entry.node)
             if node is None or node.rates is None or not self.shard.owns(key):
                 continue
-            cost = pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.gpu_units)
-            labels = tuple(zip(label_names, self._pod_label_values(entry), strict=True))
+            cost = pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
+            owner_kind, owner_name = self._workloads.workload(entry)
+            values = (entry.namespace, entry.name, entry.node, owner_kind, owner_name,
+                      *self._workloads.dim_values(entry))
+            labels = tuple(zip(label_names, values, strict=True))
             yield cpu, labels, cost.cpu
             yield mem, labels, cost.memory
             if cost.gpus:
@@ -777,14 +606,10 @@ class CostState:
         for name, node_entry in self._nodes.items():
             if not self.shard.owns(name) or node_entry.rates is None:
                 continue
-            node_samples = self._node_series(node_entry, self.node_cost(name))
+            node_samples = node_series(node_entry, self.node_cost(name))
             for (family, _, _), samples in zip(NODE_FAMILIES, node_samples, strict=True):
                 for node_labels, v in samples:
                     yield family, node_labels, float(v)
-
-    def _pod_label_values(self, entry: _PodEntry) -> tuple[str, ...]:
-        owner_kind, owner_name = self._workload(entry)
-        return (entry.namespace, entry.name, entry.node, owner_kind, owner_name, *self._dim_values(entry))
 
     def skipped_counts(self) -> dict[tuple[str, str], int]:
         """Objects this shard would serve that are left out, by (kind, reason); pods on
@@ -794,55 +619,25 @@ class CostState:
         for key, (kind, reason) in self._skipped.items():
             if owns(key):
                 counts[kind, reason] = counts.get((kind, reason), 0) + 1
-        orphans = sum(
-            sum(1 for key in r.pods if owns(key)) for name, r in self._reserved.items() if name not in self._nodes
-        )
-        if orphans:
-            counts["Pod", "node_not_found"] = orphans
+        for name, r in self._reserved.items():
+            if name not in self._nodes:
+                # Pods waiting on a node that was left out for its own error, or never seen.
+                reason = "node_invalid" if self._skipped.get(name, ("",))[0] == "Node" else "node_not_found"
+                orphans = sum(1 for key in r.pods if owns(key))
+                if orphans:
+                    counts["Pod", reason] = counts.get(("Pod", reason), 0) + orphans
         return counts
 
     def info_families(self) -> Iterator[MetricFamily]:
         """Per-deployment families: pricing and build info, budgets, the engine's health."""
-        yield MetricFamily(
-            "gpucost_pricing_info", "gauge",
-            "Pricing in effect; value 1. Every cost series is in this currency.",
-            [((("currency", self.pricing.currency), ("source", self.pricing.source),
-               ("catalog_date", catalog.CATALOG_DATE if self.pricing.builtin_catalog else "")), 1)],
-        )
-        yield MetricFamily("gpucost_build_info", "gauge", "gpucost build; value 1.",
-                           [((("version", __version__),), 1)])
-        if self.pricing.budgets:
-            yield MetricFamily(
-                "gpucost_budget_per_month", "gauge",
-                f"Monthly budget from the pricing file, in {self.pricing.currency} per month.",
-                [((("budget", b.name), ("dimension", b.dimension), (b.dimension, b.value),
-                   ("resource", b.resource)), b.monthly) for b in self.pricing.budgets],
-            )
-        yield MetricFamily(
-            "gpucost_objects_skipped", "gauge",
-            "Objects currently left out of the cost model, by kind and reason (see the log).",
-            [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(self.skipped_counts().items())],
-        )
-        yield MetricFamily(
-            "gpucost_objects_skipped_total", "counter",
-            "Times an object was left out of the cost model (malformed quantity, undecodable object), by kind and reason.",
-            [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(self._skip_events.items())],
-        )
-        yield MetricFamily(
-            "gpucost_overcommitted_nodes", "gauge",
-            "Nodes whose reservations exceed allocatable, so their pods' costs of that resource are scaled down.",
-            [((("resource", r),), len(self._overcommitted[r])) for r in RESOURCES],
-        )
-        yield MetricFamily(
-            "gpucost_last_update_timestamp_seconds", "gauge",
-            "Unix time the cost model was last known current: files loaded, or (live) the oldest "
-            "of the watched resources' last list, event or bookmark.",
-            [((), self.confirmed() if self.confirmed is not None else self.last_update)],
+        return info_families(
+            self.pricing, self.skipped_counts(), self._skip_events, self._overcommitted,
+            lambda: self.confirmed() if self.confirmed is not None else self.last_update,
         )
 
     def families(self) -> tuple[BlockedFamily, ...]:
         """The per-object families, in exposition order (call flush() first)."""
-        return self._pod_families + self._node_families
+        return self._render.families()
 
     def tail(self, extra: Iterable[MetricFamily] = (), started: float | None = None) -> bytes:
         """The small families rendered per scrape; the scrape duration counts from `started`."""

@@ -1,0 +1,96 @@
+"""The engine's records: a counted pod and a priced node, reduced to what costing and labelling
+need, and the running sums of the reservations on one node."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import msgspec
+
+from .allocators import NodeAllocators
+from .costs import Rates
+from .gpu import NodeGpus
+from .pricing import NodeFacts, NodePrice
+
+_NO_SHARES: dict[str, Fraction] = {}
+
+
+class PodEntry(msgspec.Struct, gc=False):
+    """A counted pod, reduced to what costing and labelling need. Not tracked by the cyclic
+    garbage collector (it holds no cycles): at 150,000 pods, full collections would otherwise
+    walk every entry again and again while the cluster syncs."""
+
+    key: str
+    block: int  # hash block of the key in every pod family
+    namespace: str = ""
+    name: str = ""
+    node: str = ""
+    owner_uid: str = ""
+    owner_kind: str = ""
+    owner_name: str = ""
+    dims: tuple[str, ...] = ()  # dimension label values found on the pod ("" = ask the namespace)
+    cpu_m: int = 0
+    memory_b: int = 0
+    gpu_units: dict[str, int] = {}  # device-plugin GPU resource name -> units requested
+    #: How the pod gets GPUs other than by device-plugin units (DRA claims, HAMi vGPUs, KAI
+    #: fractions), as read from the object; resolved against its node into the two below.
+    gpu_sources: tuple[object, ...] = ()
+    #: Device-plugin units as added to the node's sums (gpu_units, less those an allocator
+    #: accounts for: HAMi vGPUs, a KAI reservation pod's GPU).
+    held_units: dict[str, int] = {}
+    #: Physical-GPU equivalents held through allocators, by the `resource` label they are
+    #: reported under, as added to the node's sums.
+    gpu_shares: dict[str, Fraction] = _NO_SHARES
+
+
+class NodeEntry:
+    """A node, priced. `rates` are the hourly cost per reserved millicore, byte and GPU."""
+
+    __slots__ = (
+        "alloc_cpu_m",
+        "alloc_memory_b",
+        "allocators",
+        "capacity_type",
+        "facts",
+        "gpu_resources",
+        "gpus",
+        "instance_type",
+        "labels",
+        "name",
+        "obj",
+        "price",
+        "rates",
+        "region",
+        "rendered",
+        "zone",
+    )
+    obj: object  # the Node as last seen, to re-derive inventory and price when a source changes
+    name: str
+    labels: dict[str, str]
+    facts: NodeFacts
+    gpus: NodeGpus
+    gpu_resources: tuple[str, ...]  # GPU resource names the node advertises
+    price: NodePrice
+    alloc_cpu_m: int
+    alloc_memory_b: int
+    rates: Rates | None
+    rendered: bool  # all its families rendered since this version of the node arrived
+    instance_type: str
+    region: str
+    zone: str
+    capacity_type: str
+    allocators: NodeAllocators  # HAMi devices, GPU memory for KAI memory requests
+
+
+class Reserved:
+    """Running sums of the reservations of counted pods bound to one node."""
+
+    __slots__ = ("allocated", "cpu_m", "gpu_shares", "gpu_units", "memory_b", "pods")
+
+    def __init__(self) -> None:
+        self.cpu_m = 0
+        self.memory_b = 0
+        self.gpu_units: dict[str, int] = {}
+        self.gpu_shares = Fraction(0)  # physical-GPU equivalents reserved other than by units
+        self.pods: dict[str, None] = {}  # an insertion-ordered set: stable output order
+        self.allocated: dict[str, None] = {}  # pods with allocator sources, re-resolved when the node changes

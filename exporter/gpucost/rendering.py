@@ -1,0 +1,187 @@
+"""The engine's exposition: the per-object metric families (declared once here), each object's
+lines rendered when it changes and cached per family, and the per-deployment families."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+
+from . import __version__
+from .costs import RESOURCES, NodeCost, Rates, pod_cost
+from .exposition import (
+    BlockedFamily,
+    MetricFamily,
+    Sample,
+    block_of,
+    escape_label_value,
+    format_value,
+    header,
+    sample_line,
+)
+from .pricing import PricingConfig
+from .records import NodeEntry, PodEntry
+from .workloads import Workloads
+
+# Families rendered per object, in exposition order. (name, help)
+POD_FAMILIES = (
+    ("gpucost_pod_cpu_cost_per_hour",
+     "Hourly cost of the CPU a pod reserves (effective request x node CPU cost / allocatable), in {currency} per hour."),
+    ("gpucost_pod_memory_cost_per_hour",
+     "Hourly cost of the memory a pod reserves (effective request x node memory cost / allocatable), in {currency} per hour."),
+    ("gpucost_pod_gpu_reserved_cost_per_hour",
+     "Hourly cost of the physical-GPU share a pod reserves (whole, time-sliced, MPS, MIG, DRA, HAMi or KAI) x the node's per-GPU price, in {currency} per hour."),
+    ("gpucost_pod_gpu_reserved",
+     "Physical-GPU equivalents a pod reserves, by resource: a device-plugin resource name, a DRA driver, or gpu-fraction (KAI)."),
+)
+NODE_FAMILIES = (
+    ("gpucost_node_cost_per_hour", "gauge",
+     "Hourly cost of a node by resource (cpu, memory, gpu), in {currency} per hour."),
+    ("gpucost_node_idle_cost_per_hour", "gauge",
+     "Hourly cost of a node's resources that no pod reserves (node cost minus the pods' costs), in {currency} per hour."),
+    ("gpucost_node_info", "gauge",
+     "Node metadata used for pricing; value 1. price_source is billing, billing_sku, node_rule, instance_type, catalog or default."),
+    ("gpucost_node_gpus", "gauge", "Physical GPUs on a node."),
+    ("gpucost_node_gpu_info", "gauge",
+     "How a node's GPUs are shared and where the inventory came from; value 1."),
+    ("gpucost_gpu_price_defaulted", "gauge",
+     "1 when a node's GPU model has no configured price and default.gpu_hour was used."),
+    ("gpucost_node_gpu_unit_weight", "gauge",
+     "Physical-GPU equivalents one unit of a GPU resource a node advertises is worth (1 whole, 1/R time-sliced or MPS, g/7 MIG, 1/N AMD partition, inferred or configured)."),
+)
+_IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
+
+
+class Renderer:
+    """Per-object families with each object's lines cached; a scrape joins them."""
+
+    def __init__(self, pricing: PricingConfig, workloads: Workloads) -> None:
+        cur = pricing.currency
+        self.workloads = workloads
+        self.pod_families = tuple(BlockedFamily(header(n, "gauge", h.format(currency=cur))) for n, h in POD_FAMILIES)
+        self.node_families = tuple(BlockedFamily(header(n, t, h.format(currency=cur))) for n, t, h in NODE_FAMILIES)
+
+    def families(self) -> tuple[BlockedFamily, ...]:
+        return self.pod_families + self.node_families
+
+    def drop_pod(self, key: str, block: int) -> None:
+        for family in self.pod_families:
+            family.pop(block, key)
+
+    def render_pod(self, entry: PodEntry, rates: Rates) -> None:
+        key, block = entry.key, entry.block
+        owner_kind, owner_name = self.workloads.workload(entry)
+        dims = self.workloads.dims_text(entry)
+        namespace, name, node_name = entry.namespace, entry.name, entry.node
+        if _needs_escape(namespace + name + node_name + owner_kind + owner_name):
+            namespace, name, node_name, owner_kind, owner_name = map(
+                escape_label_value, (namespace, name, node_name, owner_kind, owner_name)
+            )
+        labels = (
+            f'{{namespace="{namespace}",pod="{name}",node="{node_name}",'
+            f'owner_kind="{owner_kind}",owner_name="{owner_name}"{dims}'
+        )
+        cpu, mem, gpu_cost, gpu = self.pod_families
+        # Costs are finite and non-negative: repr() is the shortest round-trip text.
+        cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * rates.cpu!r}\n")
+        mem.set(block, key, f"gpucost_pod_memory_cost_per_hour{labels}}} {entry.memory_b * rates.memory!r}\n")
+        if entry.held_units or entry.gpu_shares:
+            cost = pod_cost(rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
+            gpu_cost.set(block, key, f"gpucost_pod_gpu_reserved_cost_per_hour{labels}}} {format_value(cost.gpu)}\n")
+            gpu.set(block, key, "".join(
+                f'gpucost_pod_gpu_reserved{labels},resource="{escape_label_value(res)}"}} {format_value(share)}\n'
+                for res, share in sorted(cost.gpus.items())
+            ))
+        elif gpu_cost.get(block, key) is not None:
+            gpu_cost.pop(block, key)
+            gpu.pop(block, key)
+
+    def drop_node(self, name: str) -> None:
+        block = block_of(name)
+        for family in self.node_families:
+            family.pop(block, name)
+
+    def render_node(self, entry: NodeEntry, cost: NodeCost, idle_only: bool = False) -> None:
+        """Render the node's families; after a pod change only its idle cost can differ."""
+        block = block_of(entry.name)
+        for i, (family, (name, _, _), samples) in enumerate(zip(
+            self.node_families, NODE_FAMILIES, node_series(entry, cost), strict=True
+        )):
+            if idle_only and i != _IDLE:
+                continue
+            if samples:
+                family.set(block, entry.name, "".join(sample_line(name, labels, v) for labels, v in samples))
+            else:
+                family.pop(block, entry.name)
+
+
+#: Whether any of these characters occurs (then label values need escaping).
+_needs_escape = re.compile(r'["\\\n]').search
+
+
+def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
+    """Per node family (NODE_FAMILIES order), the node's samples."""
+    node = ("node", entry.name)
+    gpus = entry.gpus
+    out: list[list[Sample]] = [
+        [((node, ("resource", res)), v) for res, v in cost.cost.items()],
+        [((node, ("resource", res)), v) for res, v in cost.idle.items()],
+        [((node, ("instance_type", entry.instance_type), ("region", entry.region),
+           ("zone", entry.zone), ("capacity_type", entry.capacity_type),
+           ("gpu_model", gpus.model if gpus.physical else ""),
+           ("price_source", entry.price.source)), 1)],
+        [], [], [], [],
+    ]
+    if gpus.physical:
+        out[3].append(((node,), gpus.physical))
+        out[4].append(((node, ("gpu_model", gpus.model), ("vendor", gpus.vendor),
+                        ("sharing", gpus.sharing), ("mig_strategy", gpus.mig_strategy),
+                        ("source", gpus.source)), 1))
+    if entry.price.gpu_price_defaulted:
+        out[5].append(((node, ("gpu_model", gpus.model)), 1))
+    out[6].extend(((node, ("resource", r)), float(gpus.weight(r))) for r in entry.gpu_resources)
+    return out
+
+
+def info_families(
+    pricing: PricingConfig,
+    skipped: Mapping[tuple[str, str], int],
+    skip_events: Mapping[tuple[str, str], int],
+    overcommitted: Mapping[str, set[str]],
+    last_update: Callable[[], float],
+) -> Iterator[MetricFamily]:
+    """Per-deployment families: pricing and build info, budgets, the engine's health."""
+    yield MetricFamily(
+        "gpucost_pricing_info", "gauge",
+        "Pricing in effect; value 1. Every cost series is in this currency.",
+        [(pricing.info_labels(), 1)],
+    )
+    yield MetricFamily("gpucost_build_info", "gauge", "gpucost build; value 1.",
+                       [((("version", __version__),), 1)])
+    if pricing.budgets:
+        yield MetricFamily(
+            "gpucost_budget_per_month", "gauge",
+            f"Monthly budget from the pricing file, in {pricing.currency} per month.",
+            [((("budget", b.name), ("dimension", b.dimension), (b.dimension, b.value),
+               ("resource", b.resource)), b.monthly) for b in pricing.budgets],
+        )
+    yield MetricFamily(
+        "gpucost_objects_skipped", "gauge",
+        "Objects currently left out of the cost model, by kind and reason (see the log).",
+        [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(skipped.items())],
+    )
+    yield MetricFamily(
+        "gpucost_objects_skipped_total", "counter",
+        "Times an object was left out of the cost model (malformed quantity, undecodable object), by kind and reason.",
+        [((("kind", k), ("reason", r)), n) for (k, r), n in sorted(skip_events.items())],
+    )
+    yield MetricFamily(
+        "gpucost_overcommitted_nodes", "gauge",
+        "Nodes whose reservations exceed allocatable, so their pods' costs of that resource are scaled down.",
+        [((("resource", r),), len(overcommitted[r])) for r in RESOURCES],
+    )
+    yield MetricFamily(
+        "gpucost_last_update_timestamp_seconds", "gauge",
+        "Unix time the cost model was last known current: files loaded, or (live) the oldest "
+        "of the watched resources' last list, event or bookmark.",
+        [((), last_update())],
+    )
