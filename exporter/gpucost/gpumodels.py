@@ -71,6 +71,7 @@ MODELS: tuple[GpuModel, ...] = (
     GpuModel("NVIDIA-V100-SXM2-16GB", "nvidia", 16, ("nvidia-tesla-v100",)),
     GpuModel("NVIDIA-V100-SXM2-32GB", "nvidia", 32),
     GpuModel("NVIDIA-V100-PCIE-16GB", "nvidia", 16),
+    GpuModel("NVIDIA-V100-PCIE-32GB", "nvidia", 32),
     GpuModel("NVIDIA-P100-PCIE-16GB", "nvidia", 16, ("nvidia-tesla-p100",)),
     GpuModel("NVIDIA-P4", "nvidia", 8, ("nvidia-tesla-p4",)),
     GpuModel("NVIDIA-K80", "nvidia", 12, ("nvidia-tesla-k80",)),
