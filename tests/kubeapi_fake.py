@@ -98,8 +98,15 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
         ),
         ResourceType("replicasets", "ReplicaSet", "apps", "v1", True, dict(_NS_FIELDS)),
         ResourceType("jobs", "Job", "batch", "v1", True, dict(_NS_FIELDS)),
+        # Dynamic Resource Allocation; served at the versions FakeKubeAPI(dra_versions=...) names.
+        ResourceType("resourceclaims", "ResourceClaim", "resource.k8s.io", "v1", True, dict(_NS_FIELDS)),
+        ResourceType(
+            "resourceslices", "ResourceSlice", "resource.k8s.io", "v1", False,
+            {"metadata.name": _NAME, "spec.nodeName": _field("spec", "nodeName"), "spec.driver": _field("spec", "driver")},
+        ),
     )
 }
+DRA_GROUP = "resource.k8s.io"
 _BY_KIND = {t.kind: t for t in RESOURCE_TYPES.values()}
 
 
@@ -227,8 +234,11 @@ class FakeKubeAPI:
         bookmark_interval: float | None = 1.0,
         gone_as_http: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        dra_versions: tuple[str, ...] = ("v1",),
     ) -> None:
         self.token = token
+        #: resource.k8s.io versions served (newest first); () serves no DRA group at all.
+        self.dra_versions = dra_versions
         self.bookmark_interval = bookmark_interval
         self.gone_as_http = gone_as_http
         self.requests: list[RequestRecord] = []
@@ -445,7 +455,8 @@ class FakeKubeAPI:
             rest, group = parts[2:], ""
         elif len(parts) >= 3 and parts[0] == "apis":
             rest, group = parts[3:], parts[1]
-            if parts[2] != "v1":
+            served = self.dra_versions if group == DRA_GROUP else ("v1",)
+            if parts[2] not in served:
                 return None
         else:
             return None
@@ -478,6 +489,12 @@ class FakeKubeAPI:
             and request.headers.get("Authorization") != f"Bearer {self.token}"
         ):
             return _error_response(401, "Unauthorized")
+        if route is None and request.path.rstrip("/") == f"/apis/{DRA_GROUP}" and self.dra_versions:
+            return web.json_response({
+                "kind": "APIGroup", "apiVersion": "v1", "name": DRA_GROUP,
+                "versions": [{"groupVersion": f"{DRA_GROUP}/{v}", "version": v} for v in self.dra_versions],
+                "preferredVersion": {"groupVersion": f"{DRA_GROUP}/{self.dra_versions[0]}", "version": self.dra_versions[0]},
+            })
         if route is None:
             return _error_response(404, f"the server could not find {request.path}")
         rtype, namespace = route

@@ -310,6 +310,9 @@ async def test_node_mode_watches_one_node(api: FakeKubeAPI, kubeconfig: str) -> 
         assert "web/elsewhere" not in pod_names(sink)
     selectors = {(r.resource, r.query.get("fieldSelector")) for r in api.requests}
     assert selectors == {
+        (None, None),  # resource.k8s.io discovery
+        ("resourceslices", "spec.nodeName=gpu-a"),  # this node's DRA devices
+        ("resourceclaims", None),  # claims are namespaced, not bound to nodes: all of them
         ("pods", "spec.nodeName=gpu-a"),
         ("nodes", "metadata.name=gpu-a"),
         ("namespaces", None),

@@ -478,8 +478,8 @@ async def test_disconnect_resumes_and_catches_up(api: FakeKubeAPI, kubeconfig: P
     base_cluster(api)
     async with live_exporter(kubeconfig, pricing) as live:
         await live.ready()
-        await api.wait_for_watches(count=5)
-        assert api.drop_watches() == 5
+        await api.wait_for_watches(count=7)  # nodes, pods, namespaces, replicasets, jobs + DRA claims, slices
+        assert api.drop_watches() == 7
         # While every watch is down:
         api.delete("Pod", "web-5f-a", "web")
         api.create(web_pod("web-5f-b", cpu="4", memory="16Gi"))
@@ -560,7 +560,7 @@ async def test_api_errors_keep_what_is_served(api: FakeKubeAPI, kubeconfig: Path
     base_cluster(api)
     async with live_exporter(kubeconfig, pricing) as live:
         before = (await live.ready()).object_series()
-        await api.wait_for_watches(count=5)
+        await api.wait_for_watches(count=7)
         api.fail_next(10_000, status=500)
         api.drop_watches()
         api.delete("Pod", "train-0", "ml")  # happens during the outage

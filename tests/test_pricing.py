@@ -80,10 +80,10 @@ def test_empty_file_means_built_in_defaults() -> None:
         ("default:\n  cpu_hour: 1\n", "p.yaml:2: default.cpu_hour: unknown key"),
         ("gpu_models:\n  A100: 1\n  T4: x\n", "p.yaml:3: gpu_models.T4: expected a number"),
         ("instance_types: [a, b]\n", "p.yaml:1: instance_types: expected a mapping, got a list"),
-        ("nodes:\n  - match: {name: a}\n    hourly: 1\n    cpu_core_hour: 1\n", "p.yaml:3: nodes[0].hourly: a whole-node price excludes unit prices"),
+        ("nodes:\n  - match: {name: a}\n    hourly: 1\n    cpu_core_hour: 1\n", "p.yaml:4: nodes[0].cpu_core_hour: a rule prices one way: hourly and unit prices exclude each other"),
         ("nodes:\n  - hourly: 1\n", "p.yaml:2: nodes[0]: missing key 'match'"),
         ("nodes:\n  - match: {zone: a}\n    hourly: 1\n", "p.yaml:2: nodes[0].match.zone: unknown key"),
-        ("nodes:\n  - match: {name: a}\n", "p.yaml:2: nodes[0]: needs 'hourly' or at least one of"),
+        ("nodes:\n  - match: {name: a}\n", "p.yaml:2: nodes[0]: needs one of hourly, discount, amortize or unit prices"),
         ("labels:\n  pod: [x]\n", "p.yaml:2: labels.pod: clashes with a label"),
         ("labels:\n  cost-center: [x]\n", "p.yaml:2: labels.cost-center: not a valid Prometheus label name"),
         ("labels:\n  team: []\n", "p.yaml:2: labels.team: expected a list of Kubernetes label keys"),
@@ -132,3 +132,67 @@ def test_builtin_gpu_prices_are_derived_from_list_prices() -> None:
     # p5.48xlarge 55.04 $/h minus 192 vCPU x 0.031611 and 2048 GiB x 0.004237, over 8 GPUs.
     assert catalog.GPU_MODELS["NVIDIA-H100-80GB-HBM3"] == pytest.approx((55.04 - 6.069312 - 8.677376) / 8)
     assert catalog.GPU_MODELS["NVIDIA-T4"] == pytest.approx(0.526 - 0.126444 - 0.067792)
+
+
+# --- discounts, fixed prices, amortisation, spot and region (issue 11) -----------------------
+
+RULES = """\
+nodes:
+  - match: {labels: {pool: savings-plan}}
+    discount: 0.28
+  - match: {name: "onprem-*"}
+    amortize: {purchase: 350400, years: 4, power_hour: 3.2, hosting_hour: 1.8}
+  - match: {name: "fixed-*"}
+    hourly: 30.0
+"""
+
+
+@pytest.mark.parametrize(
+    ("node", "source", "total"),
+    [
+        # 28% off the catalog's p4d.24xlarge price: 21.957642 x 0.72 = 15.80950224
+        (facts(name="a", labels={"pool": "savings-plan"}, instance_type="p4d.24xlarge", region="us-east-1",
+               cpu_cores=96.0, memory_gib=1152.0, gpus=8, gpu_model="NVIDIA-A100-SXM4-40GB"), "node_rule", 15.80950224),
+        # 28% off the default unit prices: (8 x 0.031611 = 0.252888, + 32 x 0.004237 = 0.135584) x 0.72 = 0.27969984
+        (facts(name="b", labels={"pool": "savings-plan"}), "node_rule", 0.27969984),
+        # 350,400 over 4 x 8,760 h = 10.0 $/h, + power 3.2 + hosting 1.8 = 15.0
+        (facts(name="onprem-1"), "node_rule", 15.0),
+        (facts(name="fixed-1", instance_type="p4d.24xlarge"), "node_rule", 30.0),
+        # spot r5a.2xlarge in us-east-1 (catalog spot row, median of zones): 0.2081
+        (facts(name="c", instance_type="r5a.2xlarge", region="us-east-1", capacity_type="spot"), "catalog", 0.2081),
+        (facts(name="d", instance_type="r5a.2xlarge", region="us-east-1", capacity_type="on-demand"), "catalog", 0.452),
+        # the file's instance_types win over the catalog
+        (facts(name="e", instance_type="p4d.24xlarge"), "default", 8 * 0.031611 + 32 * 0.004237),
+    ],
+)
+def test_rules_discounts_and_catalog(node: NodeFacts, source: str, total: float) -> None:
+    cfg = parse_pricing(RULES + ("builtin_catalog: false\n" if node.name == "e" else ""), "p.yaml")
+    price = resolve_node_price(cfg, node)
+    assert (price.source, price.total) == (source, pytest.approx(total, rel=1e-12))
+
+
+def test_discount_scales_every_resource_and_the_gpu_unit() -> None:
+    cfg = parse_pricing(RULES, "p.yaml")
+    node = facts(name="a", labels={"pool": "savings-plan"}, instance_type="p4d.24xlarge", region="us-east-1",
+                 cpu_cores=96.0, memory_gib=1152.0, gpus=8, gpu_model="NVIDIA-A100-SXM4-40GB")
+    # docs/pricing.md's split of the list price (cpu 3.034656, memory 4.881024, gpu 14.041962), x 0.72
+    price = resolve_node_price(cfg, node)
+    assert (price.cpu, price.memory, price.gpu) == (
+        pytest.approx(3.034656 * 0.72), pytest.approx(4.881024 * 0.72), pytest.approx(14.041962 * 0.72, rel=1e-6))
+    assert price.gpu_unit == pytest.approx(1.755245 * 0.72, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("discount: 1.0", "p.yaml:3: nodes[0].discount: a fraction off the price, 0 <= discount < 1"),
+        ("discount: 0.2\n    hourly: 3", "p.yaml:4: nodes[0].hourly: a rule prices one way: discount and hourly"),
+        ("amortize: {purchase: 1}", "p.yaml:3: nodes[0].amortize: missing key 'years'"),
+        ("amortize: {purchase: 1, years: 0}", "p.yaml:3: nodes[0].amortize.years: must be > 0"),
+        ("amortize: {purchase: 1, years: 3, rent: 2}", "p.yaml:3: nodes[0].amortize.rent: unknown key"),
+    ],
+)
+def test_invalid_rules(rule: str, message: str) -> None:
+    with pytest.raises(PricingError) as err:
+        parse_pricing(f"nodes:\n  - match: {{name: a}}\n    {rule}\n", "p.yaml")
+    assert str(err.value).startswith(message)

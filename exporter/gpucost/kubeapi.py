@@ -117,6 +117,49 @@ RESOURCES: dict[str, Resource] = {
 }
 DEFAULT_RESOURCES: tuple[str, ...] = tuple(RESOURCES)
 
+#: Dynamic Resource Allocation: resource.k8s.io versions gpucost reads, newest first. 1.34+
+#: serve v1 (GA); 1.33 v1beta2 and v1beta1; 1.32 v1beta1. The objects gpucost reads have the
+#: same shape in all three, but for v1beta1's `basic` wrapper around device attributes.
+DRA_GROUP = "resource.k8s.io"
+DRA_VERSIONS = ("v1", "v1beta2", "v1beta1")
+
+
+def dra_resources(version: str) -> tuple[Resource, ...]:
+    """The DRA collections at one served version: claims (all namespaces) and slices
+    (cluster-scoped; a DaemonSet-mode exporter watches its node's slices only)."""
+    base = f"/apis/{DRA_GROUP}/{version}"
+    return (
+        Resource("resourceclaims", "ResourceClaim", f"{base}/resourceclaims"),
+        Resource("resourceslices", "ResourceSlice", f"{base}/resourceslices", node_field="spec.nodeName"),
+    )
+
+
+class _GroupVersion(msgspec.Struct, rename="camel"):
+    version: str = ""
+
+
+class _APIGroup(msgspec.Struct, rename="camel"):
+    versions: list[_GroupVersion] = msgspec.field(default_factory=list)
+
+
+async def discover_dra_version(api: ApiClient, timeout_s: float) -> str | None:
+    """The newest resource.k8s.io version the server serves, None when it serves none (a
+    cluster before 1.32, or DRA switched off). Raises ApiError for other failures."""
+    try:
+        resp = await api.get(f"/apis/{DRA_GROUP}", {}, aiohttp.ClientTimeout(total=timeout_s))
+    except ApiError as exc:
+        if exc.code == 404:
+            return None
+        raise
+    try:
+        group = msgspec.json.decode(await resp.read(), type=_APIGroup)
+    except msgspec.DecodeError as exc:
+        raise ApiError(200, "BadDiscovery", f"{DRA_GROUP} discovery did not decode: {exc}") from exc
+    finally:
+        resp.release()
+    served = {v.version for v in group.versions}
+    return next((v for v in DRA_VERSIONS if v in served), None)
+
 
 @dataclass(frozen=True)
 class WatchSettings:
@@ -627,30 +670,64 @@ class ClusterWatcher:
         node_name: str | None = None,
         resources: Sequence[str] = DEFAULT_RESOURCES,
         settings: WatchSettings = WatchSettings(),
+        dra: bool = True,
     ) -> None:
         unknown = [r for r in resources if r not in RESOURCES]
         if unknown:
             raise ValueError(f"unknown resources {unknown}; known: {', '.join(RESOURCES)}")
         self._api = ApiClient(config)
+        self._sink = sink
+        self._node_name = node_name
+        self._settings = settings
         self._watches: list[ResourceWatch] = []
         for name in resources:
-            resource = RESOURCES[name]
-            selector = None
-            if node_name and resource.node_field:
-                selector = f"{resource.node_field}={node_name}"
-            self._watches.append(ResourceWatch(resource, sink, self._api, settings, selector))
+            self._add_watch(RESOURCES[name])
+        #: DRA: None until discovery answered, then the served version ("" when none).
+        self.dra_version: str | None = None if dra else ""
+
+    def _add_watch(self, resource: Resource) -> ResourceWatch:
+        selector = None
+        if self._node_name and resource.node_field:
+            selector = f"{resource.node_field}={self._node_name}"
+        watch = ResourceWatch(resource, self._sink, self._api, self._settings, selector)
+        self._watches.append(watch)
+        return watch
 
     async def run(self) -> None:
         """Watch until cancelled. Errors are logged, counted and retried; none ends the run."""
         await self._api.open()
         try:
-            await asyncio.gather(*(w.run() for w in self._watches))
+            await asyncio.gather(*(w.run() for w in list(self._watches)), self._run_dra())
         finally:
             await self._api.close()
 
+    async def _run_dra(self) -> None:
+        """Find which resource.k8s.io version the server serves, then watch its claims and
+        slices; a cluster without DRA is told once in the log and never asked again."""
+        failures = 0
+        while self.dra_version is None:
+            try:
+                version = await discover_dra_version(self._api, self._settings.list_timeout_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # retried like a failed list: the API may be starting
+                failures += 1
+                log.warning("resource.k8s.io discovery failed (%s); retrying", _describe(exc))
+                await asyncio.sleep(min(self._settings.backoff_max_s, self._settings.backoff_initial_s * 2 ** failures))
+                continue
+            if version is None:
+                log.info("The API server serves no resource.k8s.io version: GPUs allocated through DRA are not costed")
+                self.dra_version = ""
+                return
+            self.dra_version = version
+            log.info("Watching DRA claims and slices at %s/%s", DRA_GROUP, version)
+            watches = [self._add_watch(r) for r in dra_resources(version)]
+            await asyncio.gather(*(w.run() for w in watches))
+
     def synced(self) -> bool:
-        """True once every watched resource has completed its first list (readiness)."""
-        return all(w.stats.synced for w in self._watches)
+        """True once every watched resource has completed its first list (readiness), DRA
+        discovery included."""
+        return self.dra_version is not None and all(w.stats.synced for w in self._watches)
 
     def stats(self) -> dict[str, WatchStats]:
         return {w.resource.name: w.stats for w in self._watches}

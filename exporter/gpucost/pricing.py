@@ -1,7 +1,16 @@
 """The pricing config (YAML) and the node price resolver.
 
-Precedence for a node's price: the first matching `nodes[]` rule, then `instance_types` (the
-user's, then the built-in catalog), then the `default` unit prices. A whole-node price is split
+Precedence for a node's price (`price_source`):
+
+1. `billing`      the node's own rows in the billing export (effective hourly cost);
+2. `billing_sku`  the export's rows of other resources of its instance type, region, capacity;
+3. `node_rule`    the first matching `nodes[]` rule: a whole-node `hourly`, unit prices, an
+                  on-premises `amortize`ment, or a `discount` on the price found below;
+4. `instance_type` the pricing file's `instance_types`;
+5. `catalog`      the built-in regional catalog (type, region, spot or on-demand);
+6. `default`      the `default` unit prices times the node's capacity.
+
+A whole-node price is split
 over cpu, memory and gpu in proportion to the default unit prices times the node's capacity
 (cores, GiB, physical GPUs times that GPU model's price). Validation is strict: unknown keys,
 wrong types and negative prices are errors naming the file, line and key.
@@ -17,7 +26,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from . import catalog, gpumodels
+from . import catalog, gpumodels, regional
+from .billing import BillingPrices
 from .configfile import ConfigError, Located, Reader, describe, load_document, read_file
 
 #: Labels every pod series carries; dimension labels may not reuse them.
@@ -54,9 +64,29 @@ class UnitPrices:
     gpu_hour: float
 
 
+#: Hours in the year an on-premises server is amortised over (365 days).
+HOURS_PER_YEAR = 8760
+
+
+@dataclass(frozen=True)
+class Amortization:
+    """An owned server's hourly cost: purchase price spread over `years`, plus power and
+    hosting (rack, cooling, network, staff) per hour."""
+
+    purchase: float
+    years: float
+    power_hour: float = 0.0
+    hosting_hour: float = 0.0
+
+    @property
+    def hourly(self) -> float:
+        return self.purchase / (self.years * HOURS_PER_YEAR) + self.power_hour + self.hosting_hour
+
+
 @dataclass(frozen=True)
 class NodeRule:
-    """A `nodes[]` entry: match by name (glob) and/or labels; a whole-node or unit prices."""
+    """A `nodes[]` entry: match by name (glob) and/or labels; then one of a whole-node price,
+    unit prices, an amortised purchase, or a discount on the price the node would otherwise get."""
 
     index: int
     name: str | None = None
@@ -65,6 +95,12 @@ class NodeRule:
     cpu_core_hour: float | None = None
     memory_gib_hour: float | None = None
     gpu_hour: float | None = None
+    discount: float | None = None  # fraction off, 0 <= d < 1 (0.28 = 28% off)
+    amortize: Amortization | None = None
+
+    @property
+    def unit_prices(self) -> bool:
+        return self.hourly is None and self.discount is None and self.amortize is None
 
     def matches(self, node_name: str, node_labels: Mapping[str, str]) -> bool:
         if self.name is not None and not fnmatchcase(node_name, self.name):
@@ -98,6 +134,8 @@ class PricingConfig:
     #: Physical-GPU equivalents per unit, by resource name or MIG profile (e.g. "1g.10gb").
     gpu_weights: Mapping[str, Fraction] = field(default_factory=dict)
     source: str = "built-in"
+    #: Effective prices from a billing export (--billing-export); None without one.
+    billing: BillingPrices | None = None
 
     def gpu_model_price(self, model: str) -> tuple[float, bool]:
         """($ per GPU-hour, defaulted?) for a GPU model; defaulted when no table knows it."""
@@ -108,12 +146,31 @@ class PricingConfig:
             return _BUILTIN_MODELS[key], False
         return self.default.gpu_hour, True
 
-    def instance_price(self, instance_type: str) -> tuple[float | None, str]:
+    def instance_price(
+        self, instance_type: str, region: str = "", capacity_type: str = ""
+    ) -> tuple[float | None, str, regional.CatalogPrice | None]:
+        """(whole-node $/h or None, source, the catalog row used): the file's
+        `instance_types`, then the built-in regional catalog."""
         if instance_type in self.instance_types:
-            return self.instance_types[instance_type], "instance_type"
-        if self.builtin_catalog and instance_type in catalog.INSTANCE_TYPES:
-            return catalog.INSTANCE_TYPES[instance_type][0], "catalog"
-        return None, "default"
+            return self.instance_types[instance_type], "instance_type", None
+        if self.builtin_catalog:
+            hit = regional.builtin().lookup(instance_type, region, capacity_type)
+            if hit is not None:
+                return hit.row.hourly, "catalog", hit
+        return None, "default", None
+
+    def info_labels(self) -> tuple[tuple[str, str], ...]:
+        """Labels of gpucost_pricing_info: what a user needs to audit the prices."""
+        b = self.billing
+        return (
+            ("currency", self.currency),
+            ("source", self.source),
+            ("catalog_date", regional.builtin().date if self.builtin_catalog else ""),
+            ("billing_export", b.source if b else ""),
+            ("billing_cost_column", b.cost_column if b else ""),
+            ("billing_window_start", b.window_start if b else ""),
+            ("billing_window_end", b.window_end if b else ""),
+        )
 
 
 _BUILTIN_MODELS = {normalize_model(k): v for k, v in catalog.GPU_MODELS.items()}
@@ -130,6 +187,9 @@ class NodeFacts:
     gpus: int | Fraction
     gpu_model: str
     instance_type: str
+    region: str = ""  # topology.kubernetes.io/region
+    capacity_type: str = ""  # spot | on-demand | reserved | "" (unknown: on-demand prices)
+    provider_id: str = ""  # spec.providerID, to find the node in a billing export
 
 
 @dataclass(frozen=True)
@@ -142,6 +202,8 @@ class NodePrice:
     gpu_unit: float
     source: str
     gpu_price_defaulted: bool
+    #: The catalog had no row for the node's region: priced from the cheapest listed region.
+    region_fallback: bool = False
 
     @property
     def total(self) -> float:
@@ -149,10 +211,18 @@ class NodePrice:
 
 
 def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
-    """Price a node: nodes[] rule > instance type > default unit prices."""
+    """Price a node: billing > billing_sku > nodes[] rule > instance type > catalog > default."""
     model_price, defaulted = config.gpu_model_price(node.gpu_model) if node.gpus else (0.0, False)
+    billing = config.billing
+    if billing is not None:
+        hourly = billing.node_price(node.provider_id) if node.provider_id else None
+        if hourly is not None:
+            return _split(config, node, hourly, model_price, "billing", defaulted)
+        hourly = billing.sku_price(node.instance_type, node.region, node.capacity_type) if node.instance_type else None
+        if hourly is not None:
+            return _split(config, node, hourly, model_price, "billing_sku", defaulted)
     rule = next((r for r in config.nodes if r.matches(node.name, node.labels)), None)
-    if rule is not None and rule.hourly is None:
+    if rule is not None and rule.unit_prices:
         d = config.default
         gpu_unit = rule.gpu_hour if rule.gpu_hour is not None else model_price
         return NodePrice(
@@ -164,12 +234,30 @@ def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
             source="node_rule",
             gpu_price_defaulted=defaulted and rule.gpu_hour is None and bool(node.gpus),
         )
-    if rule is not None:
-        assert rule.hourly is not None
+    if rule is not None and rule.hourly is not None:
         return _split(config, node, rule.hourly, model_price, "node_rule", defaulted)
-    hourly, source = config.instance_price(node.instance_type) if node.instance_type else (None, "default")
+    if rule is not None and rule.amortize is not None:
+        return _split(config, node, rule.amortize.hourly, model_price, "node_rule", defaulted)
+    price = _list_price(config, node, model_price, defaulted)
+    if rule is not None and rule.discount is not None:
+        keep = 1.0 - rule.discount
+        return NodePrice(price.cpu * keep, price.memory * keep, price.gpu * keep, price.gpu_unit * keep,
+                         "node_rule", price.gpu_price_defaulted, price.region_fallback)
+    return price
+
+
+def _list_price(config: PricingConfig, node: NodeFacts, model_price: float, defaulted: bool) -> NodePrice:
+    """The price from the file's instance types, the catalog, or the default unit prices."""
+    hourly, source, hit = (
+        config.instance_price(node.instance_type, node.region, node.capacity_type)
+        if node.instance_type else (None, "default", None)
+    )
     if hourly is not None:
-        return _split(config, node, hourly, model_price, source, defaulted)
+        price = _split(config, node, hourly, model_price, source, defaulted)
+        if hit is not None and hit.region_fallback:
+            price = NodePrice(price.cpu, price.memory, price.gpu, price.gpu_unit, price.source,
+                              price.gpu_price_defaulted, region_fallback=True)
+        return price
     d = config.default
     return NodePrice(
         cpu=node.cpu_cores * d.cpu_core_hour,
@@ -208,6 +296,8 @@ _TOP_KEYS = (
     "budgets", "gpu_weights",
 )
 _UNIT_KEYS = ("cpu_core_hour", "memory_gib_hour", "gpu_hour")
+_PRICE_KEYS = ("hourly", "discount", "amortize")
+_AMORTIZE_KEYS = ("purchase", "years", "power_hour", "hosting_hour")
 
 
 def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
@@ -277,7 +367,7 @@ def _parse_node_rules(r: Reader, top: Located) -> tuple[NodeRule, ...]:
     line = top.key_lines["nodes"]
     for i, entry in enumerate(rules):
         prefix = f"nodes[{i}]"
-        e = r.mapping(entry, line, prefix, ("match",) + _UNIT_KEYS + ("hourly",))
+        e = r.mapping(entry, line, prefix, ("match",) + _UNIT_KEYS + _PRICE_KEYS)
         line = e.line
         if "match" not in e:
             raise r.fail(e.line, prefix, "missing key 'match'")
@@ -289,13 +379,38 @@ def _parse_node_rules(r: Reader, top: Located) -> tuple[NodeRule, ...]:
         if "labels" in m:
             lm = r.mapping(m["labels"], m.key_lines["labels"], f"{prefix}.match.labels", None)
             labels = tuple((str(k), r.string(lm, k, f"{prefix}.match.labels.")) for k in lm)
-        prices = {k: r.number(e, k, f"{prefix}.") for k in e if k != "match"}
-        if not prices:
-            raise r.fail(e.line, prefix, "needs 'hourly' or at least one of " + ", ".join(_UNIT_KEYS))
-        if "hourly" in prices and len(prices) > 1:
-            raise r.fail(e.key_lines["hourly"], f"{prefix}.hourly", "a whole-node price excludes unit prices")
+        kinds = [k for k in _PRICE_KEYS if k in e] + (["unit prices"] if any(k in e for k in _UNIT_KEYS) else [])
+        if not kinds:
+            raise r.fail(e.line, prefix, "needs one of hourly, discount, amortize or unit prices ("
+                         + ", ".join(_UNIT_KEYS) + ")")
+        if len(kinds) > 1:
+            keys = [k for k in e if k in _PRICE_KEYS + _UNIT_KEYS]
+            kind = {k: k if k in _PRICE_KEYS else "unit prices" for k in keys}
+            second = next(k for k in keys if kind[k] != kind[keys[0]])
+            raise r.fail(e.key_lines[second], f"{prefix}.{second}",
+                         f"a rule prices one way: {kind[keys[0]]} and {kind[second]} exclude each other")
+        prices: dict[str, Any] = {k: r.number(e, k, f"{prefix}.") for k in e if k in _UNIT_KEYS + ("hourly",)}
+        if "discount" in e:
+            d = r.number(e, "discount", f"{prefix}.")
+            if d >= 1:
+                raise r.fail(e.key_lines["discount"], f"{prefix}.discount",
+                             f"a fraction off the price, 0 <= discount < 1 (0.28 = 28% off), got {d!r}")
+            prices["discount"] = d
+        if "amortize" in e:
+            prices["amortize"] = _parse_amortize(r, e, f"{prefix}.amortize")
         out.append(NodeRule(index=i, name=name, labels=labels, **prices))
     return tuple(out)
+
+
+def _parse_amortize(r: Reader, e: Located, where: str) -> Amortization:
+    a = r.mapping(e["amortize"], e.key_lines["amortize"], where, _AMORTIZE_KEYS)
+    for required in ("purchase", "years"):
+        if required not in a:
+            raise r.fail(a.line, where, f"missing key {required!r}")
+    values = {k: r.number(a, k, f"{where}.") for k in a}
+    if values["years"] <= 0:
+        raise r.fail(a.key_lines["years"], f"{where}.years", "must be > 0")
+    return Amortization(**values)
 
 
 def _parse_labels(r: Reader, top: Located) -> dict[str, tuple[str, ...]]:

@@ -1,0 +1,342 @@
+"""Billing exports in FOCUS format (FinOps Open Cost and Usage Specification 1.0+): the
+effective hourly price of each node, as the provider billed it.
+
+Which rows count: `ChargeCategory` Usage, `ServiceCategory` Compute (when the column is there),
+not a correction (`ChargeClass` Correction refers to earlier periods), with a `ResourceId`.
+They are matched to nodes by resource: the instance id or VM name inside `spec.providerID`
+(`resource_key`). A node's hourly price is the chosen cost column summed over its rows in the
+window, divided by the hours it was billed:
+
+    hours = min(span, sum of ConsumedQuantity in hours)   when rows are metered in hours
+    hours = span                                          otherwise
+    span  = last ChargePeriodEnd - first ChargePeriodStart of its rows in the window
+
+AWS and Azure meter a VM in hours, so partial hours and rows split across a savings plan add
+up exactly; GCP bills cores, memory and GPUs as separate SKUs (core-hours exceed the span), so
+the span counts. The window is the last `window_days` UTC days of the export, ending with the
+day of its latest compute row (not today: an export delivered a day late still covers a week).
+
+The reader streams: it keeps one small record per (resource, day), so a 30-day hourly export of
+5,000 nodes holds 150,000 records, not its 3.6 million rows. CSV and gzip'd CSV; a directory is
+read recursively. Parquet is not read (pyarrow would triple the image): export CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .configfile import ConfigError
+
+log = logging.getLogger("gpucost.billing")
+
+COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
+DEFAULT_WINDOW_DAYS = 7
+_REQUIRED = ("ResourceId", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")
+#: ConsumedUnit spellings that mean hours: AWS "Hrs", Azure "1 Hour" / "Hours", GCP "hour".
+_HOUR_UNITS = frozenset({"hrs", "hr", "hours", "hour", "h", "1 hour"})
+#: AWS usage types naming an instance's running hours: `BoxUsage:p5.48xlarge`,
+#: `USE2-SpotUsage:g5.xlarge` (FOCUS 1.0 `x_UsageType`; FOCUS 1.2 `SkuMeter`).
+_AWS_USAGE = re.compile(r"(?:^|-)(?:Box|Spot|Dedicated|HostBox|Reservation)Usage:(?P<type>[\w.-]+)$")
+#: FOCUS PricingCategory -> capacity type (1.0+: Standard, Dynamic, Committed; pre-1.0 spellings too).
+_CAPACITY = {"dynamic": "spot", "standard": "on-demand", "on-demand": "on-demand",
+             "committed": "on-demand", "commitment-based": "on-demand"}
+
+
+class BillingError(ConfigError):
+    """An unusable billing export; the message names the file, line and column."""
+
+
+@dataclass(frozen=True)
+class ResourcePrice:
+    """One billed resource: its effective price ($ per hour) over `hours` billed hours."""
+
+    hourly: float
+    hours: float
+    region: str
+    instance_type: str
+    capacity_type: str
+
+
+@dataclass(frozen=True)
+class BillingPrices:
+    """Effective hourly prices from a billing export, by resource and by SKU."""
+
+    source: str
+    currency: str
+    cost_column: str
+    window_start: str  # first UTC day of the window, YYYY-MM-DD
+    window_end: str  # last UTC day of the window
+    resources: dict[str, ResourcePrice] = field(default_factory=dict)
+    #: (instance type, region, capacity type) -> hourly price of that SKU across its resources.
+    skus: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    rows: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows left out
+
+    def node_price(self, provider_id: str) -> float | None:
+        """$ per hour the node's own billing rows say; None if the export lacks it."""
+        key = resource_key(provider_id)
+        hit = self.resources.get(key) if key else None
+        return hit.hourly if hit is not None else None
+
+    def sku_price(self, instance_type: str, region: str, capacity_type: str) -> float | None:
+        """$ per hour of other resources of the same instance type, region and capacity type."""
+        return self.skus.get((instance_type, region, capacity_type or "on-demand"))
+
+
+def resource_key(provider_id: str) -> str:
+    """The key a node's billing rows are found under, from `spec.providerID`:
+    `aws:///us-east-1a/i-0abc` -> `i-0abc`; `gce://proj/zone/gke-x-1` -> `gke-x-1`;
+    `azure:///subscriptions/.../virtualMachines/aks-1` -> `aks-1`; an AKS scale-set instance
+    `.../virtualMachineScaleSets/aks-pool-vmss/virtualMachines/3` -> `aks-pool-vmss_3` (the
+    VMName Azure's cost details give a scale-set instance). Lower case: Azure ids are
+    case-insensitive."""
+    pid = provider_id.strip().lower()
+    if not pid:
+        return ""
+    parts = [p for p in pid.split("/") if p]
+    if "virtualmachinescalesets" in parts:
+        i = parts.index("virtualmachinescalesets")
+        if len(parts) >= i + 4 and parts[i + 2] == "virtualmachines":
+            return f"{parts[i + 1]}_{parts[i + 3]}"
+    return parts[-1] if parts else ""
+
+
+def _row_keys(resource_id: str, resource_name: str, sku_details: dict[str, object]) -> list[str]:
+    vm = sku_details.get("VMName")
+    if isinstance(vm, str) and vm:
+        return [vm.lower()]
+    keys = [resource_id.rstrip("/").rsplit("/", 1)[-1].lower()]
+    if resource_name and resource_name.lower() not in keys:
+        keys.append(resource_name.lower())
+    return keys
+
+
+class _Day:
+    """One resource's compute rows on one UTC day."""
+
+    __slots__ = ("cost", "end", "hourly_qty", "metered", "start")
+
+    def __init__(self, start: float, end: float) -> None:
+        self.cost = 0.0
+        self.hourly_qty = 0.0
+        self.metered = False
+        self.start = start
+        self.end = end
+
+
+class _Resource:
+    __slots__ = ("capacity_type", "days", "instance_type", "keys", "region")
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.days: dict[str, _Day] = {}
+        self.region = ""
+        self.instance_type = ""
+        self.capacity_type = "on-demand"
+
+
+_times: dict[str, float] = {}
+
+
+def _epoch(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 timestamp (a naive one is UTC). Cached: an
+    export holds a few hundred distinct period bounds across millions of rows."""
+    t = _times.get(text)
+    if t is None:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        t = _times[text] = dt.timestamp()
+    return t
+
+
+def export_files(path: str | Path) -> list[Path]:
+    """The CSV and gzip'd CSV files of an export: the file itself, or a directory's, sorted."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz")))
+        if not files:
+            raise BillingError(f"{p}: no .csv or .csv.gz files in the billing export directory")
+        return files
+    if not p.is_file():
+        raise BillingError(f"{p}: cannot read billing export: no such file or directory")
+    return [p]
+
+
+def _open(path: Path) -> io.TextIOBase:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
+
+
+def load_billing(
+    path: str | Path,
+    currency: str,
+    *,
+    cost_column: str = "EffectiveCost",
+    window_days: float = DEFAULT_WINDOW_DAYS,
+) -> BillingPrices:
+    """Read a FOCUS export and price its compute resources. Raises BillingError for an export
+    that cannot be used at all (unreadable, missing columns, another currency); rows with
+    missing or malformed fields are skipped and counted by reason in `skipped`."""
+    if cost_column not in COST_COLUMNS:
+        raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
+    resources: dict[str, _Resource] = {}
+    skipped: dict[str, int] = {}
+    rows = 0
+    for f in export_files(path):
+        try:
+            with _open(f) as stream:
+                rows += _read(f, stream, currency, cost_column, resources, skipped)
+        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
+            raise BillingError(f"{f}: cannot read billing export: {exc}") from None
+    return _price(str(path), currency, cost_column, window_days, resources, rows, skipped)
+
+
+def _read(
+    f: Path, stream: io.TextIOBase, currency: str, cost_column: str,
+    resources: dict[str, _Resource], skipped: dict[str, int],
+) -> int:
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        return 0
+    col = {name.strip(): i for i, name in enumerate(header)}
+    for name in (*_REQUIRED, cost_column):
+        if name not in col:
+            raise BillingError(f"{f}:1: missing column {name!r} (is this a FOCUS export?)")
+    i_id, i_cat, i_start, i_end, i_cur = (col[n] for n in _REQUIRED)
+    i_cost = col[cost_column]
+    optional = {n: col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
+                                        "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType",
+                                        "SkuMeter", "x_SkuDetails")}
+    i_name, i_class, i_service, i_qty, i_unit, i_region, i_pricing, i_usage, i_meter, i_details = optional.values()
+    width = len(header)
+    n = 0
+
+    def skip(reason: str) -> None:
+        skipped[reason] = skipped.get(reason, 0) + 1
+
+    for line, row in enumerate(reader, start=2):
+        n += 1
+        if len(row) != width:
+            skip("wrong_column_count")
+            continue
+        if row[i_cat] != "Usage" or (i_class is not None and row[i_class] == "Correction"):
+            continue
+        if i_service is not None and row[i_service] not in ("Compute", ""):
+            continue
+        resource_id = row[i_id]
+        if not resource_id:
+            continue  # usage no resource carries (support, some managed services)
+        if row[i_cur] != currency:
+            if not row[i_cur]:
+                skip("missing_currency")
+                continue
+            raise BillingError(
+                f"{f}:{line}: BillingCurrency: the export is billed in {row[i_cur]} but the pricing file's "
+                f"currency is {currency}; set `currency: {row[i_cur]}` in the pricing file or export in {currency}"
+            )
+        try:
+            cost = float(row[i_cost])
+            start, end = _epoch(row[i_start]), _epoch(row[i_end])
+        except ValueError:
+            skip("malformed_value")
+            continue
+        if end <= start or cost != cost:  # NaN
+            skip("malformed_value")
+            continue
+        details: dict[str, object] = {}
+        if i_details is not None and row[i_details]:
+            try:
+                parsed = json.loads(row[i_details])
+                details = parsed if isinstance(parsed, dict) else {}
+            except ValueError:
+                details = {}
+        keys = _row_keys(resource_id, row[i_name] if i_name is not None else "", details)
+        r = resources.get(keys[0])
+        if r is None:
+            r = resources[keys[0]] = _Resource(keys)
+            if i_region is not None:
+                r.region = row[i_region]
+            if i_pricing is not None:
+                r.capacity_type = _CAPACITY.get(row[i_pricing].lower(), "on-demand")
+        if not r.instance_type:
+            r.instance_type = _instance_type(row, i_usage, i_meter, details)
+        day_key = row[i_start][:10]
+        day = r.days.get(day_key)
+        if day is None:
+            day = r.days[day_key] = _Day(start, end)
+        else:
+            day.start = min(day.start, start)
+            day.end = max(day.end, end)
+        day.cost += cost
+        if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
+            try:
+                day.hourly_qty += float(row[i_qty])
+                day.metered = True
+            except ValueError:
+                pass  # the cost still counts; the span measures the hours
+    return n
+
+
+def _instance_type(row: list[str], i_usage: int | None, i_meter: int | None, details: dict[str, object]) -> str:
+    for i in (i_usage, i_meter):
+        if i is not None and row[i]:
+            m = _AWS_USAGE.search(row[i])
+            if m:
+                return m.group("type")
+    service_type = details.get("ServiceType")  # Azure: the VM size, e.g. Standard_ND96isr_H100_v5
+    return service_type if isinstance(service_type, str) else ""
+
+
+def _price(
+    source: str, currency: str, cost_column: str, window_days: float,
+    resources: dict[str, _Resource], rows: int, skipped: dict[str, int],
+) -> BillingPrices:
+    last = max((d for r in resources.values() for d in r.days), default="")
+    if last:
+        last_epoch = _epoch(last + "T00:00:00+00:00")
+        first = datetime.fromtimestamp(last_epoch - (window_days - 1) * 86400, timezone.utc).strftime("%Y-%m-%d")
+    else:
+        first = ""
+    prices: dict[str, ResourcePrice] = {}
+    sku_cost: dict[tuple[str, str, str], list[float]] = {}
+    for r in resources.values():
+        days = [d for k, d in r.days.items() if k >= first]
+        if not days:
+            continue
+        cost = sum(d.cost for d in days)
+        span = (max(d.end for d in days) - min(d.start for d in days)) / 3600
+        metered = [d for d in days if d.metered]
+        hours = min(span, sum(d.hourly_qty for d in metered)) if len(metered) == len(days) else span
+        if hours <= 0:
+            skipped["no_billed_hours"] = skipped.get("no_billed_hours", 0) + 1
+            continue
+        price = ResourcePrice(cost / hours, hours, r.region, r.instance_type, r.capacity_type)
+        for key in r.keys:
+            prices[key] = price
+        if r.instance_type:
+            acc = sku_cost.setdefault((r.instance_type, r.region, r.capacity_type), [0.0, 0.0])
+            acc[0] += cost
+            acc[1] += hours
+    skus = {k: c / h for k, (c, h) in sku_cost.items() if h > 0}
+    if skipped:
+        log.warning("%s: %s billing rows skipped (%s)", source, sum(skipped.values()),
+                    ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
+    return BillingPrices(source, currency, cost_column, first, last, prices, skus, rows, dict(skipped))
+
+
+def iter_reasons(prices: BillingPrices | None) -> Iterator[tuple[str, int]]:
+    """(reason, rows skipped) of the last export read, sorted."""
+    if prices is not None:
+        yield from sorted(prices.skipped.items())

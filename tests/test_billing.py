@@ -1,0 +1,184 @@
+"""FOCUS billing exports: nodes priced from their own rows, from their SKU's rows, or falling
+back to the catalog; currency mismatches refused; malformed rows skipped and counted.
+Fixtures and where their shapes come from: tests/fixtures/focus/README.md."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gpucost.billing import BillingError, load_billing, resource_key
+from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
+
+FOCUS = Path(__file__).parent / "fixtures" / "focus"
+
+
+def approx(x: object) -> object:
+    return pytest.approx(x, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "key"),
+    [
+        ("aws:///us-east-1a/i-0aaa1111aaaa1111a", "i-0aaa1111aaaa1111a"),
+        ("gce://ml-prod/us-central1-a/gke-ml-a2-pool-1", "gke-ml-a2-pool-1"),
+        ("azure:///subscriptions/s/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachines/aks-vm-1", "aks-vm-1"),
+        ("azure:///subscriptions/s/resourceGroups/MC_rg/providers/Microsoft.Compute/"
+         "virtualMachineScaleSets/aks-gpu-12345678-vmss/virtualMachines/0", "aks-gpu-12345678-vmss_0"),
+        ("", ""),
+    ],
+)
+def test_resource_key_from_provider_id(provider_id: str, key: str) -> None:
+    assert resource_key(provider_id) == key
+
+
+def test_aws_export_effective_hourly_prices() -> None:
+    b = load_billing(FOCUS / "aws-focus-1.0.csv", "USD")
+    assert (b.window_start, b.window_end) == ("2026-11-14", "2026-11-20")  # 7 UTC days ending on the last
+    # i-0aaa: 4 covered hours at 38.528 + 0.6 h covered (23.1168) + 0.4 h on demand (22.016) =
+    # 199.2448 over 5 hours (span 00:00-05:00; 4 + 0.6 + 0.4 Hrs) = 39.84896 $/h. The 999 row
+    # of 2026-11-10 is outside the window; EBS, data transfer, purchase and tax rows don't count.
+    a = b.resources["i-0aaa1111aaaa1111a"]
+    assert (a.hourly, a.hours) == (approx(39.84896), approx(5.0))
+    assert (a.instance_type, a.region, a.capacity_type) == ("p5.48xlarge", "us-east-1", "on-demand")
+    assert b.resources["i-0bbb2222bbbb2222b"].hourly == approx(55.04)  # 2 x 55.04 over 2 h
+    spot = b.resources["i-0ddd4444dddd4444d"]
+    assert (spot.hourly, spot.capacity_type, spot.instance_type) == (approx(0.3018), "spot", "g5.xlarge")
+    assert "vol-0aaa1111aaaa1111a" not in b.resources
+    # The SKU: (199.2448 + 110.08) / (5 + 2) h = 44.18925714... $/h
+    assert b.sku_price("p5.48xlarge", "us-east-1", "on-demand") == approx(309.3248 / 7)
+    assert b.sku_price("p5.48xlarge", "us-east-1", "") == approx(309.3248 / 7)  # unknown = on demand
+    assert b.sku_price("p5.48xlarge", "eu-west-1", "on-demand") is None
+    assert b.sku_price("g5.xlarge", "us-east-1", "spot") == approx(0.3018)
+    # Malformed: 'n/a' cost and a period ending before it starts; one row a column short.
+    assert b.skipped == {"malformed_value": 2, "wrong_column_count": 1}
+    assert b.rows == 19
+
+
+def test_other_cost_columns() -> None:
+    billed = load_billing(FOCUS / "aws-focus-1.0.csv", "USD", cost_column="BilledCost")
+    # Billed: the covered hours cost 0, the 0.4 h on demand 22.016 -> 22.016 / 5 h
+    assert billed.resources["i-0aaa1111aaaa1111a"].hourly == approx(4.4032)
+    listed = load_billing(FOCUS / "aws-focus-1.0.csv", "USD", cost_column="ListCost")
+    # List: 4 x 55.04 + 33.024 + 22.016 = 275.2 over 5 h = 55.04
+    assert listed.resources["i-0aaa1111aaaa1111a"].hourly == approx(55.04)
+
+
+def test_window_days() -> None:
+    b = load_billing(FOCUS / "aws-focus-1.0.csv", "USD", window_days=11)
+    assert b.window_start == "2026-11-10"
+    # The 999 $ hour counts now; span 2026-11-10T00:00 .. 11-20T05:00 is 245 h, but the rows
+    # are metered: 1 + 5 = 6 Hrs. (199.2448 + 999) / 6
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(1198.2448 / 6)
+
+
+def test_gcp_vm_billed_by_component_skus() -> None:
+    b = load_billing(FOCUS / "gcp-focus.csv", "USD")
+    # Per hour: cores 0.4 + RAM 0.33948 + A100 2.93391 = 3.67339; quantities are core-,
+    # GiB- and GPU-hours (98 per hour), so the 2 h span counts: 7.34678 / 2.
+    price = b.resources["gke-ml-a2-pool-1"]
+    assert (price.hourly, price.hours) == (approx(3.67339), approx(2.0))
+    assert b.node_price("gce://ml-prod/us-central1-a/gke-ml-a2-pool-1") == approx(3.67339)
+
+
+def test_azure_scale_set_instance_by_vm_name() -> None:
+    b = load_billing(FOCUS / "azure-focus-1.0.csv", "USD")
+    pid = ("azure:///subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/mc_ml_aks_eastus/providers/"
+           "Microsoft.Compute/virtualMachineScaleSets/aks-gpu-12345678-vmss/virtualMachines/0")
+    assert b.node_price(pid) == approx(2.2038)  # 3 x 2.2038 over 3 h
+    assert b.sku_price("Standard_NC24ads_A100_v4", "eastus", "on-demand") == approx(2.2038)
+
+
+def test_currency_mismatch_is_refused() -> None:
+    with pytest.raises(BillingError) as err:
+        load_billing(FOCUS / "aws-focus-1.0.csv", "EUR")
+    assert str(err.value).startswith(
+        f"{FOCUS / 'aws-focus-1.0.csv'}:2: BillingCurrency: the export is billed in USD but the pricing "
+        "file's currency is EUR"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ResourceId,ChargeCategory\n", ":1: missing column 'ChargePeriodStart' (is this a FOCUS export?)"),
+        ("ResourceId,ChargeCategory,ChargePeriodStart,ChargePeriodEnd,BillingCurrency,BilledCost\n",
+         ":1: missing column 'EffectiveCost'"),
+    ],
+)
+def test_not_a_focus_export(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bill.csv"
+    path.write_text(text)
+    with pytest.raises(BillingError, match="^" + re.escape(f"{path}{message}")):
+        load_billing(path, "USD")
+
+
+def test_directory_of_gzip_files(tmp_path: Path) -> None:
+    d = tmp_path / "export" / "billing_period=2026-11"
+    d.mkdir(parents=True)
+    (d / "part-0.csv.gz").write_bytes(gzip.compress((FOCUS / "aws-focus-1.0.csv").read_bytes()))
+    shutil.copy(FOCUS / "gcp-focus.csv", d / "part-1.csv")
+    (d / "manifest.json").write_text("{}")  # not an export file: ignored
+    b = load_billing(tmp_path / "export", "USD")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(39.84896)
+    assert b.resources["gke-ml-a2-pool-1"].hourly == approx(3.67339)
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [("missing.csv", "cannot read billing export: no such file"), ("empty-dir", "no .csv or .csv.gz files")],
+)
+def test_unusable_paths(tmp_path: Path, path: str, message: str) -> None:
+    (tmp_path / "empty-dir").mkdir()
+    with pytest.raises(BillingError, match=message):
+        load_billing(tmp_path / path, "USD")
+
+
+# --- the resolver: billing > billing_sku > ... > catalog --------------------------------------
+
+
+def p5(name: str, provider_id: str, region: str = "us-east-1", **kw: object) -> NodeFacts:
+    base: dict = {"name": name, "labels": {}, "cpu_cores": 192.0, "memory_gib": 2048.0, "gpus": 8,
+                  "gpu_model": "NVIDIA-H100-80GB-HBM3", "instance_type": "p5.48xlarge", "region": region,
+                  "provider_id": provider_id}
+    base.update(kw)
+    return NodeFacts(**base)
+
+
+@pytest.fixture(scope="module")
+def with_billing() -> PricingConfig:
+    return dataclasses.replace(PricingConfig(), billing=load_billing(FOCUS / "aws-focus-1.0.csv", "USD"))
+
+
+@pytest.mark.parametrize(
+    ("node", "source", "total"),
+    [
+        # its own rows
+        (p5("a", "aws:///us-east-1a/i-0aaa1111aaaa1111a"), "billing", 39.84896),
+        # new since the export: the export's p5.48xlarge rows in us-east-1
+        (p5("c", "aws:///us-east-1a/i-0ccc3333cccc3333c"), "billing_sku", 309.3248 / 7),
+        # a region the export has no p5 rows for: the catalog (us-east-1 list price, flagged)
+        (p5("d", "aws:///eu-west-1a/i-0fff6666ffff6666f", region="eu-west-1"), "catalog", 55.04),
+        # no providerID (a file snapshot without spec): the SKU rows still price it
+        (p5("e", ""), "billing_sku", 309.3248 / 7),
+    ],
+)
+def test_precedence_with_a_billing_export(with_billing: PricingConfig, node: NodeFacts, source: str, total: float) -> None:
+    price = resolve_node_price(with_billing, node)
+    assert (price.source, price.total) == (source, approx(total))
+    assert price.region_fallback == (source == "catalog")
+
+
+def test_billing_price_is_split_like_an_instance_price(with_billing: PricingConfig) -> None:
+    # 39.84896 $/h split by the default weights: cpu 192 x 0.031611 = 6.069312,
+    # memory 2048 x 0.004237 = 8.677376, gpu 8 x 5.036664 (the H100 list-derived price) =
+    # 40.293312; sum 55.04 (the list price the GPU price was derived from).
+    price = resolve_node_price(with_billing, p5("a", "aws:///us-east-1a/i-0aaa1111aaaa1111a"))
+    assert price.cpu == approx(39.84896 * 6.069312 / 55.04)
+    assert price.gpu == approx(39.84896 * 40.293312 / 55.04)
+    assert price.gpu_unit == approx(39.84896 * 40.293312 / 55.04 / 8)
