@@ -2,8 +2,9 @@
 # gpucost-exporter image.
 #   docker build -t gpucost-exporter .
 #   docker run --rm -p 9863:9863 gpucost-exporter --demo      # http://localhost:9863/metrics
-# Kubernetes manifests: deploy/ (they probe /healthz and /readyz). To pin the base image,
-# pass --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:...
+# Multi-arch builds and where the published image comes from: docs/deploy.md and
+# .github/workflows/release.yml. Kubernetes manifests: deploy/ (they probe /healthz and
+# /readyz). To pin the base image, pass --build-arg PYTHON_IMAGE=python:3.11-slim@sha256:...
 ARG PYTHON_IMAGE=python:3.11-slim
 
 # Build: the package and its dependencies in a virtual environment (pip compiles the bytecode).
@@ -15,7 +16,8 @@ COPY pyproject.toml README.md ./
 COPY exporter ./exporter
 RUN /opt/gpucost/bin/pip install .
 
-# Run: the same base image (the venv's python links to its interpreter), the venv, the demo.
+# Run: the same base image (the venv's python links to its interpreter) and the venv. The demo
+# cluster is package data (gpucost/demo/), so `--demo` needs nothing else.
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="gpucost-exporter" \
       org.opencontainers.image.description="Prometheus exporter: what each Kubernetes workload's reservations cost, GPUs included" \
@@ -25,11 +27,8 @@ RUN groupadd --system --gid 65532 gpucost \
     && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
        --shell /usr/sbin/nologin gpucost
 COPY --from=build /opt/gpucost /opt/gpucost
-# `gpucost-exporter --demo` reads these; the exporter also looks in <venv>/share/gpucost/demo.
-COPY examples/demo/cluster.json examples/demo/pricing.yaml /opt/gpucost/share/gpucost/demo/
 # PYTHONDONTWRITEBYTECODE: deploy/ mounts the root filesystem read-only.
 ENV PATH=/opt/gpucost/bin:$PATH \
-    GPUCOST_DEMO_DIR=/opt/gpucost/share/gpucost/demo \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 # Numeric, so the kubelet can check runAsNonRoot without reading /etc/passwd.

@@ -73,6 +73,7 @@ def test_template_claim_for_one_gpu_pays_one_gpu() -> None:
     assert s.node_cost("dra-1").idle["gpu"] == approx(3.5)
     text = s.render()
     assert 'gpu_model="NVIDIA-A100-SXM4-80GB",vendor="nvidia",sharing="none",mig_strategy="none",source="dra"' in text
+    assert 'gpucost_node_allocator_gpus{node="dra-1",allocator="dra"} 2\n' in text
     assert 'pod="pod0",node="dra-1",owner_kind="",owner_name="",team="",product="",customer="",resource="gpu.nvidia.com"} 1\n' in text
 
 
@@ -184,7 +185,10 @@ def test_hami_vgpus_pay_their_dominant_share() -> None:
     assert (gpu(s, a), gpu(s, b), gpu(s, c)) == (approx(0.48828125), approx(1.0), approx(2.0))
     assert s.node_cost("node67-4v100").cost["gpu"] == approx(4.0)  # 2 GPUs, not 20 slots
     assert s.node_cost("node67-4v100").idle["gpu"] == approx(4.0 - 0.48828125 - 1.0 - 2.0)
-    assert 'gpu_model="NVIDIA-V100-PCIE-32GB",vendor="nvidia",sharing="hami",mig_strategy="none",source="hami"' in s.render()
+    text = s.render()
+    assert 'gpu_model="NVIDIA-V100-PCIE-32GB",vendor="nvidia",sharing="hami",mig_strategy="none",source="hami"' in text
+    assert 'gpucost_node_allocator_gpus{node="node67-4v100",allocator="hami"} 2\n' in text
+    assert 'gpucost_node_gpu_unit_weight{node="node67-4v100",resource="nvidia.com/gpu"} 0.1\n' in text  # 1 of 10 slots
     conserve(s, "node67-4v100", [a, b, c])
 
 

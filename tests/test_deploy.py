@@ -160,18 +160,22 @@ def test_prometheus_operator_builds() -> None:
 # --- RBAC -------------------------------------------------------------------------------------
 
 
-def test_cluster_role_grants_exactly_get_list_watch_on_the_five_watched_resources() -> None:
+def test_cluster_role_grants_exactly_get_list_watch_on_the_watched_resources() -> None:
+    from gpucost.kubeapi import DRA_VERSIONS, RESOURCES, dra_resources
+
     roles = [d for _, d in manifests() if d["kind"] in {"ClusterRole", "Role"}]
     assert [r["metadata"]["name"] for r in roles] == ["gpucost"]
     granted = set()
     for rule in roles[0]["rules"]:
         assert set(rule) == {"apiGroups", "resources", "verbs"}, rule
         granted |= {(g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]}
-    expected = {(g, r, v)
-                for g, r in [("", "nodes"), ("", "pods"), ("", "namespaces"), ("apps", "replicasets"),
-                             ("batch", "jobs")]
-                for v in ("get", "list", "watch")}
-    assert granted == expected
+    # Every collection the watcher can watch, at every DRA version: /api/v1/pods -> ("", pods),
+    # /apis/resource.k8s.io/v1/resourceslices -> ("resource.k8s.io", resourceslices).
+    watched = list(RESOURCES.values()) + [r for v in DRA_VERSIONS for r in dra_resources(v)]
+    groups = {("" if r.path.startswith("/api/") else r.path.split("/")[2], r.name) for r in watched}
+    assert groups == {("", "nodes"), ("", "pods"), ("", "namespaces"), ("apps", "replicasets"), ("batch", "jobs"),
+                      ("resource.k8s.io", "resourceclaims"), ("resource.k8s.io", "resourceslices")}
+    assert granted == {(g, r, v) for g, r in groups for v in ("get", "list", "watch")}
 
 
 def test_cluster_role_binding_binds_the_workloads_service_account() -> None:
@@ -313,7 +317,8 @@ def test_dockerfile_runs_the_exporter_as_non_root_on_the_default_port() -> None:
     assert ("EXPOSE", str(DEFAULT_PORT)) in instructions
     assert ("USER", f"{RUN_AS_USER}:{RUN_AS_USER}") in instructions
     assert ("ENTRYPOINT", '["gpucost-exporter"]') in instructions
-    assert any(op == "ENV" and "GPUCOST_DEMO_DIR=" in arg for op, arg in instructions)
+    # The demo is package data (issue 14): the image needs no variable to find it.
+    assert not any("GPUCOST_DEMO_DIR" in arg for _, arg in instructions)
 
 
 def test_dockerfile_copies_only_what_dockerignore_lets_through() -> None:

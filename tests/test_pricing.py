@@ -93,7 +93,7 @@ def test_empty_file_means_built_in_defaults() -> None:
         ("gpu_weights:\n  nvidia.com/gpu: 2\n", "p.yaml:2: gpu_weights.nvidia.com/gpu: a unit cannot be worth more than 1 GPU"),
         ("default: {gpu_hour: 1}\ndefault: {gpu_hour: 2}\n", "p.yaml:2: invalid YAML: duplicate key 'default'"),
         ("default: [\n", "p.yaml:2: invalid YAML"),
-        ("- 1\n", "p.yaml:1: : expected a mapping, got a list"),
+        ("- 1\n", "p.yaml:1: document root: expected a mapping, got a list"),
     ],
 )
 def test_invalid_config_names_line_and_key(text: str, message: str) -> None:

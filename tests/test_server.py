@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import re
+import shutil
+import subprocess
 import threading
 
 import pytest
@@ -24,8 +27,13 @@ def big_cluster(pods: int = 8000) -> list[dict]:
     ]
 
 
+#: Lines whose values change between two renders: the scrape's own duration, and the process
+#: and runtime families (CPU seconds, memory, garbage collections).
+_MOVING = re.compile(rb"^(# (HELP|TYPE) )?(gpucost_scrape_duration_seconds|process_|python_gc_)")
+
+
 def stable(text: bytes) -> list[bytes]:
-    return [line for line in text.splitlines() if not line.startswith(b"gpucost_scrape_duration_seconds")]
+    return [line for line in text.splitlines() if not _MOVING.match(line)]
 
 
 async def test_gzip_members_decode_to_the_plain_exposition() -> None:
@@ -103,3 +111,29 @@ def test_flush_in_slices_ends_where_a_full_flush_does() -> None:
     whole.flush()
     assert slices == 2  # 2,500 pods: 1,000 + 1,000, then the last 500 completes it
     assert stable(sliced.render().encode()) == stable(whole.render().encode())
+
+
+def families(text: str) -> list[str]:
+    return [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+
+
+async def test_process_and_runtime_metrics_follow_the_cost_series_once() -> None:
+    # Issue 14, item 5: client_python's process, platform and GC collectors, appended to the
+    # custom-rendered exposition, in both encodings, without a family appearing twice.
+    exporter = Exporter(engine(big_cluster(100)))
+    for gz in (False, True):
+        body = await exporter.body(gz)
+        text = (gzip.decompress(body) if gz else body).decode()
+        names = families(text)
+        assert len(names) == len(set(names)), "a family appears twice"
+        assert {"process_resident_memory_bytes", "process_open_fds", "process_max_fds",
+                "process_cpu_seconds_total", "process_start_time_seconds", "python_info",
+                "python_gc_collections_total"} <= set(names)
+        assert names.index("gpucost_scrape_duration_seconds") < names.index("process_resident_memory_bytes")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool is not installed")
+async def test_promtool_accepts_the_whole_exposition() -> None:
+    body = await Exporter(engine(big_cluster(100))).body(False)
+    out = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True)
+    assert out.returncode == 0, (out.stdout + out.stderr).decode()

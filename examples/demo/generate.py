@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write examples/demo/cluster.json, the cluster that `gpucost-exporter --demo` runs on.
+"""Write the demo cluster, the cluster that `gpucost-exporter --demo` runs on.
 
 The output is one Kubernetes `List`, shaped like the output of
 `kubectl get nodes,pods,namespaces,replicasets,jobs -A -o json` on an EKS cluster in
@@ -12,7 +12,7 @@ suffixes and hashes come from SHA-256 of the name, and every timestamp is an off
 fixed instant. Running it twice gives the same bytes. It checks the result before writing
 (see `validate`) and prints a summary per node.
 
-    python examples/demo/generate.py            # writes cluster.json next to this file
+    python examples/demo/generate.py            # writes exporter/gpucost/demo/cluster.json
     python examples/demo/generate.py --check    # fails if cluster.json is not up to date
 """
 
@@ -30,7 +30,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-OUTPUT = Path(__file__).with_name("cluster.json")
+#: Package data, so an installed gpucost (wheel, image) has its demo; examples/demo/cluster.json
+#: is a link to it.
+OUTPUT = Path(__file__).resolve().parents[2] / "exporter" / "gpucost" / "demo" / "cluster.json"
 
 #: The instant the snapshot was taken; every timestamp is an offset from it.
 NOW = datetime(2025, 11, 4, 14, 0, 0, tzinfo=timezone.utc)

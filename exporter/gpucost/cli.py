@@ -8,14 +8,16 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__
+from . import __version__, logs
+from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS
 from .configfile import ConfigError
 from .nvml import NvmlSource, physical_gpus_and_model
-from .pricing import PricingConfig, load_pricing
+from .reload import PricingSource
 from .server import Exporter, parse_listen_address, serve
 from .snapshot import Snapshot, SnapshotError, load_snapshot
 from .state import CostState, Shard
@@ -27,6 +29,9 @@ if TYPE_CHECKING:  # the kubernetes package is slow to import; --once and --demo
 log = logging.getLogger("gpucost")
 
 DEFAULT_LISTEN = ":9863"
+DEFAULT_TELEMETRY_PATH = "/metrics"
+#: Paths the server answers itself; the metrics cannot move onto one of them.
+_RESERVED_PATHS = ("/", "/healthz", "/readyz")
 #: Apply order: owners and namespaces first so pods render with their labels at once.
 APPLY_ORDER = ("Namespace", "ReplicaSet", "Job", "Node", "Pod")
 
@@ -60,28 +65,39 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--nvml.refresh-interval", dest="nvml_refresh", type=float, default=60.0,
                      metavar="SECONDS", help="how often to re-read the NVML inventory (default 60)")
     p.add_argument("--pricing-file", metavar="PATH", help="pricing config (YAML); built-in list prices without it")
+    p.add_argument("--billing-export", metavar="PATH",
+                   help="FOCUS billing export (CSV or .csv.gz file, or a directory of them): nodes are priced "
+                        "at what the bill says they cost")
+    p.add_argument("--billing.window-days", dest="billing_window_days", type=float, default=DEFAULT_WINDOW_DAYS,
+                   metavar="DAYS", help=f"trailing window of the export to price from (default {DEFAULT_WINDOW_DAYS})")
+    p.add_argument("--billing.cost-column", dest="billing_cost_column", default=COST_COLUMNS[0],
+                   choices=COST_COLUMNS, help=f"FOCUS cost column to price from (default {COST_COLUMNS[0]})")
+    p.add_argument("--pricing.reload-interval", dest="reload_interval", type=float, default=30.0, metavar="SECONDS",
+                   help="how often to check the pricing file and billing export for changes; 0: only on SIGHUP "
+                        "(default 30)")
     p.add_argument("--once", action="store_true", help="print the exposition to stdout and exit")
     p.add_argument("--web.listen-address", dest="listen", default=DEFAULT_LISTEN, metavar="ADDR",
                    help=f"address for /metrics, /healthz, /readyz (default {DEFAULT_LISTEN})")
     p.add_argument("--web.config.file", dest="web_config", metavar="PATH",
                    help="TLS, basic auth and headers (Prometheus exporter-toolkit format); re-read on change")
-    p.add_argument("--log.level", dest="log_level", default="info",
-                   choices=["debug", "info", "warning", "error"], help="log level (default info)")
+    p.add_argument("--web.telemetry-path", dest="telemetry_path", default=DEFAULT_TELEMETRY_PATH,
+                   metavar="PATH", help=f"path under which to expose metrics (default {DEFAULT_TELEMETRY_PATH})")
+    p.add_argument("--log.level", dest="log_level", default="info", choices=list(logs.LEVELS),
+                   help="only log messages of this severity or above: debug, info, warn, error "
+                        "(warning is an alias of warn; default info)")
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=list(logs.FORMATS),
+                   help="log line format: logfmt or json (default logfmt)")
     p.add_argument("--version", action="version", version=f"gpucost-exporter {__version__}")
     return p
 
 
 def demo_dir() -> Path:
-    """The bundled demo cluster: $GPUCOST_DEMO_DIR, the source tree, or the installed share."""
-    candidates = [
-        os.environ.get("GPUCOST_DEMO_DIR"),
-        Path(__file__).resolve().parents[2] / "examples" / "demo",
-        Path(sys.prefix) / "share" / "gpucost" / "demo",
-    ]
-    for c in candidates:
-        if c and (Path(c) / "cluster.json").is_file():
-            return Path(c)
-    raise UsageError("--demo: cannot find the demo cluster (examples/demo/cluster.json); set GPUCOST_DEMO_DIR")
+    """The bundled demo cluster and its pricing file: package data, so a source checkout, an
+    installed wheel and the image all find it (examples/demo/ links to the same files)."""
+    d = Path(__file__).resolve().with_name("demo")
+    if not (d / "cluster.json").is_file():
+        raise UsageError(f"--demo: {d / 'cluster.json'} is missing; this installation of gpucost is incomplete")
+    return d
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -96,6 +112,13 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--nvml needs --node-name (NVML describes the node gpucost runs on)")
     if (args.demo or args.from_file) and args.kubeconfig:
         raise UsageError("--kubeconfig cannot be combined with --demo or --from-file")
+    if args.demo and args.from_file:
+        # Merging your cluster into the demo's would report both as one: refuse it.
+        raise UsageError("--demo cannot be combined with --from-file (the demo is a cluster of its own)")
+    path = args.telemetry_path
+    if not path.startswith("/") or path in _RESERVED_PATHS:
+        raise UsageError(f"--web.telemetry-path: expected a path starting with / other than "
+                         f"{', '.join(_RESERVED_PATHS)}, got {path!r}")
     if not args.once:
         try:
             parse_listen_address(args.listen)
@@ -128,14 +151,20 @@ class NodeInventory:
         return self.source.inventory != before
 
 
-def load_state(args: argparse.Namespace, nvml: NodeInventory | None = None) -> tuple[CostState, Snapshot | None]:
-    pricing_path = args.pricing_file
+def pricing_source(args: argparse.Namespace) -> PricingSource:
+    """The pricing file (the demo's with --demo) and billing export the flags name."""
+    pricing_path = args.pricing_file or (str(demo_dir() / "pricing.yaml") if args.demo else None)
+    return PricingSource(pricing_path, args.billing_export, cost_column=args.billing_cost_column,
+                         window_days=args.billing_window_days)
+
+
+def load_state(
+    args: argparse.Namespace, nvml: NodeInventory | None = None, source: PricingSource | None = None
+) -> tuple[CostState, Snapshot | None]:
     files = list(args.from_file)
     if args.demo:
-        d = demo_dir()
-        files.insert(0, str(d / "cluster.json"))
-        pricing_path = pricing_path or str(d / "pricing.yaml")
-    pricing = load_pricing(pricing_path) if pricing_path else PricingConfig()
+        files.insert(0, str(demo_dir() / "cluster.json"))
+    pricing = (source or pricing_source(args)).load()
     shard = Shard(args.shard or 0, args.total_shards or 1)
     state = CostState(pricing, shard=shard, nvml_inventory=nvml)
     if not files:
@@ -157,6 +186,9 @@ def apply_snapshot(state: CostState, snap: Snapshot, node_name: str | None = Non
         for obj in objs:
             state.upsert(kind, obj)
     state.flush()
+    # Files are the whole picture: the model is current once they are applied, even when they
+    # held nothing to recompute (an empty NodeList).
+    state.last_update = time.time()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,14 +196,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         _check(args)
-        logging.basicConfig(
-            level=args.log_level.upper(), stream=sys.stderr,
-            format="%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-        )
+        logs.configure(args.log_level, args.log_format)
         nvml = NodeInventory(args.node_name, NvmlSource()) if args.nvml else None
         if nvml is not None:
             nvml.refresh()
-        state, snap = load_state(args, nvml)
+        prices = pricing_source(args)
+        state, snap = load_state(args, nvml, prices)
         guard = WebGuard(args.web_config) if args.web_config and not args.once else None
     except (UsageError, ConfigError, SnapshotError) as exc:
         print(f"gpucost-exporter: error: {exc}", file=sys.stderr)
@@ -181,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(state.render(extra))
         return 0
     try:
-        return asyncio.run(_run(args, state, snap, nvml, guard))
+        return asyncio.run(_run(args, state, snap, nvml, guard, prices))
     except KeyboardInterrupt:
         return 0
 
@@ -225,9 +255,41 @@ async def _refresh_nvml(nvml: NodeInventory, state: CostState, interval: float) 
             log.exception("re-reading the GPU inventory failed; retrying")
 
 
+class _PricingReloads:
+    """Reloads of the pricing file and billing export: on SIGHUP and when they change. One at
+    a time; the files are read in a worker thread (a month of billing rows takes seconds), and
+    the nodes re-priced on the event loop, which owns the state."""
+
+    def __init__(self, prices: PricingSource, state: CostState) -> None:
+        self.prices = prices
+        self.state = state
+        self._lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def request(self, why: str) -> None:
+        task = asyncio.get_running_loop().create_task(self.run(why))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run(self, why: str) -> None:
+        async with self._lock:
+            pricing = await asyncio.to_thread(self.prices.try_load, self.state.pricing, why)
+            if pricing is not None:
+                self.state.reprice(pricing)
+
+    async def watch(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                if await asyncio.to_thread(self.prices.changed):
+                    await self.run("file changed")
+            except Exception:  # a bug must not stop later reloads
+                log.exception("checking the pricing files failed; retrying")
+
+
 async def _run(
     args: argparse.Namespace, state: CostState, snap: Snapshot | None, nvml: NodeInventory | None = None,
-    guard: WebGuard | None = None,
+    guard: WebGuard | None = None, prices: PricingSource | None = None,
 ) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -235,7 +297,8 @@ async def _run(
         loop.add_signal_handler(sig, stop.set)
     sources = []
     tasks: list[asyncio.Task[None]] = []
-    ready = lambda: True
+    # Files: ready once they have been applied (a failed load has exited with code 2 already).
+    ready = lambda: state.last_update > 0
     if snap is None:
         from .kubeapi import load_configuration
 
@@ -254,12 +317,20 @@ async def _run(
         tasks.append(asyncio.create_task(_refresh_nvml(nvml, state, args.nvml_refresh)))
     if guard is not None:
         sources.append(guard.metric_families)
-    exporter = Exporter(state, sources=sources, ready=ready)
-    log.info("gpucost %s serving on %s", __version__, args.listen)
+    if prices is not None:
+        sources.append(prices.metric_families)
+        reloads = _PricingReloads(prices, state)
+        loop.add_signal_handler(signal.SIGHUP, reloads.request, "SIGHUP")
+        if args.reload_interval > 0:
+            tasks.append(asyncio.create_task(reloads.watch(args.reload_interval)))
+    exporter = Exporter(state, sources=sources, ready=ready, telemetry_path=args.telemetry_path)
     try:
         await serve(exporter, args.listen, stop, guard)
     except OSError as exc:
-        print(f"gpucost-exporter: error: --web.listen-address {args.listen}: {exc.strerror}", file=sys.stderr)
+        # asyncio words it "error while attempting to bind on address (...): ..."; the errno's
+        # own text says the same in fewer words.
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"gpucost-exporter: error: --web.listen-address {args.listen}: {reason}", file=sys.stderr)
         return 2
     finally:
         for t in tasks:

@@ -86,7 +86,8 @@ class Reader:
         self.error = error
 
     def fail(self, line: int, key: str, message: str) -> ConfigError:
-        return self.error(f"{self.filename}:{line}: {key}: {message}")
+        """`file:line: key: message`; the key "" is the document itself, named "document root"."""
+        return self.error(f"{self.filename}:{line}: {key or 'document root'}: {message}")
 
     def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> Located:
         if not isinstance(value, Located):

@@ -107,6 +107,7 @@ def describe_node(
     entry.region = facts.region
     entry.zone = first_label(labels, _ZONE_LABELS)
     entry.capacity_type = facts.capacity_type
+    entry.dra_gpus = dra.count if dra is not None else 0
     entry.allocators = NodeAllocators(hami=hami, gpu_memory_mib=_gpu_memory_mib(labels, gpus))
     entry.rates = previous.rates if previous is not None else None
     entry.rendered = False

@@ -51,6 +51,7 @@ class NodeEntry:
         "alloc_memory_b",
         "allocators",
         "capacity_type",
+        "dra_gpus",
         "facts",
         "gpu_resources",
         "gpus",
@@ -80,6 +81,7 @@ class NodeEntry:
     zone: str
     capacity_type: str
     allocators: NodeAllocators  # HAMi devices, GPU memory for KAI memory requests
+    dra_gpus: int  # physical GPUs the node publishes in DRA ResourceSlices
 
 
 class Reserved:

@@ -47,6 +47,8 @@ NODE_FAMILIES = (
      "1 when a node's GPU model has no configured price and default.gpu_hour was used."),
     ("gpucost_node_gpu_unit_weight", "gauge",
      "Physical-GPU equivalents one unit of a GPU resource a node advertises is worth (1 whole, 1/R time-sliced or MPS, g/7 MIG, 1/N AMD partition, inferred or configured)."),
+    ("gpucost_node_allocator_gpus", "gauge",
+     "Physical GPUs a node's allocators know: published in DRA ResourceSlices (allocator=dra) or registered with HAMi (allocator=hami)."),
 )
 _IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
 
@@ -129,7 +131,7 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
            ("zone", entry.zone), ("capacity_type", entry.capacity_type),
            ("gpu_model", gpus.model if gpus.physical else ""),
            ("price_source", entry.price.source)), 1)],
-        [], [], [], [],
+        [], [], [], [], [],
     ]
     if gpus.physical:
         out[3].append(((node,), gpus.physical))
@@ -139,6 +141,10 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
     if entry.price.gpu_price_defaulted:
         out[5].append(((node, ("gpu_model", gpus.model)), 1))
     out[6].extend(((node, ("resource", r)), float(gpus.weight(r))) for r in entry.gpu_resources)
+    if entry.dra_gpus:
+        out[7].append(((node, ("allocator", "dra")), entry.dra_gpus))
+    if entry.allocators.hami:
+        out[7].append(((node, ("allocator", "hami")), len(entry.allocators.hami)))
     return out
 
 

@@ -1,4 +1,9 @@
-"""HTTP: /metrics (plain or gzip), /healthz, /readyz and a landing page at /."""
+"""HTTP: /metrics (plain or gzip), /healthz, /readyz and a landing page at /.
+
+Besides the cost series, /metrics carries the exporter's own process and Python runtime
+metrics (`process_*`, `python_gc_*`, `python_info`), as every client_python exporter does, so
+its memory and file descriptors can be alerted on like node_exporter's.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import generate_latest
 
 from . import __version__
 from .exposition import CONTENT_TYPE, GZIP_LEVEL, SMALL_FAMILY_BYTES, MetricFamily
+from .logs import rfc3339
 from .state import CostState
 from .webconfig import WebGuard
 
@@ -29,12 +37,21 @@ _LANDING = """<!doctype html>
 <p>Prometheus exporter that charges every Kubernetes pod for the CPU, memory and GPUs it
 reserves, and reports per node the cost nobody reserved.</p>
 <ul>
-<li><a href="metrics">/metrics</a> &mdash; cost series</li>
+<li><a href="{metrics_href}">{metrics_path}</a> &mdash; cost series</li>
 <li><a href="healthz">/healthz</a> &mdash; liveness</li>
 <li><a href="readyz">/readyz</a> &mdash; ready once every source has synced</li>
 </ul>
 </body></html>
 """
+
+
+def runtime_registry() -> CollectorRegistry:
+    """client_python's process (Linux /proc), platform and garbage-collector collectors."""
+    registry = CollectorRegistry(auto_describe=False)
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
 
 
 class Exporter:
@@ -52,15 +69,23 @@ class Exporter:
         *,
         sources: Iterable[FamilySource] = (),
         ready: Callable[[], bool] = lambda: True,
+        telemetry_path: str = "/metrics",
+        runtime: CollectorRegistry | None = None,
     ) -> None:
         self.state = state
         self.sources = list(sources)
         self.ready = ready
+        self.telemetry_path = telemetry_path
+        self.runtime = runtime if runtime is not None else runtime_registry()
         self._pending: dict[bool, asyncio.Future[bytes]] = {}
         self.renders = 0
 
     def _extra(self) -> list[MetricFamily]:
         return [family for source in self.sources for family in source()]
+
+    def _runtime(self) -> bytes:
+        """The process and runtime families: a few /proc reads, ~2 KB of text."""
+        return generate_latest(self.runtime)
 
     async def body(self, gz: bool) -> bytes:
         """The exposition, gzip-compressed when `gz`; shared by scrapes that overlap."""
@@ -82,7 +107,7 @@ class Exporter:
 
     async def _plain(self) -> bytes:
         self.renders += 1
-        return self.state.render_bytes(self._extra())
+        return self.state.render_bytes(self._extra()) + self._runtime()
 
     async def _gzip(self) -> bytes:
         self.renders += 1
@@ -111,7 +136,7 @@ class Exporter:
                 parts.extend(family.gzip_members())
             elif family.size():
                 parts.append(gzip.compress(family.text(), GZIP_LEVEL))
-        parts.append(gzip.compress(self.state.tail(self._extra(), started), GZIP_LEVEL))
+        parts.append(gzip.compress(self.state.tail(self._extra(), started) + self._runtime(), GZIP_LEVEL))
         return b"".join(parts)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
@@ -131,11 +156,13 @@ class Exporter:
         return web.Response(status=503, text="not ready: sources have not synced yet\n")
 
     async def landing(self, _request: web.Request) -> web.Response:
-        return web.Response(text=_LANDING.format(version=__version__), content_type="text/html")
+        page = _LANDING.format(version=__version__, metrics_href=self.telemetry_path.lstrip("/"),
+                               metrics_path=self.telemetry_path)
+        return web.Response(text=page, content_type="text/html")
 
     def app(self, guard: WebGuard | None = None) -> web.Application:
         app = web.Application(middlewares=[_guard_middleware(guard)] if guard is not None else [])
-        app.router.add_get("/metrics", self.metrics)
+        app.router.add_get(self.telemetry_path, self.metrics)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/", self.landing)
@@ -189,12 +216,19 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 
 async def serve(exporter: Exporter, address: str, stop: asyncio.Event, guard: WebGuard | None = None) -> None:
+    """Serve until `stop` is set. A listen address that cannot be bound raises OSError before
+    anything is logged, so the log never claims a server that is not there."""
     host, port = parse_listen_address(address)
     runner = web.AppRunner(exporter.app(guard), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host or None, port, ssl_context=guard.ssl_context if guard else None)
-    await site.start()
-    log.info("listening on %s (started %.0f)", address, time.time())
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info("gpucost %s listening on %s%s (started %s)", __version__, address, exporter.telemetry_path,
+             rfc3339(time.time()))
     try:
         await stop.wait()
     finally:

@@ -1,7 +1,9 @@
 """Snapshot files as a source: `kubectl get ... -o json|yaml` Lists or multi-document manifests.
 
-A file that cannot be read or parsed at all is an error naming the file (the CLI exits 2). A
-single object that does not decode is left out, counted and logged, and the rest load.
+A file that cannot be read or parsed, or that holds no Kubernetes object (empty, a top-level
+array or scalar, a mapping without `kind`), is an error naming the file (the CLI exits 2). A
+single object that does not decode, has no kind or no metadata.name is left out, counted and
+logged, and the rest load.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 import yaml
@@ -41,6 +43,10 @@ class _JsonDoc(msgspec.Struct):
     items: list[msgspec.Raw] | None = None
 
 
+#: What a file must hold, for messages.
+_EXPECTED = "expected a Kubernetes List or objects, as `kubectl get ... -o json|yaml` writes them"
+
+
 @dataclass
 class Snapshot:
     """Objects by wire kind, plus the ones that could not be decoded."""
@@ -64,12 +70,19 @@ def _load_file(path: Path, snap: Snapshot) -> None:
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
     stripped = data.lstrip()
-    if stripped[:1] in (b"{", b"["):
+    if not stripped:
+        raise SnapshotError(f"{path}: empty file; {_EXPECTED}")
+    if stripped[:1] == b"[":
+        raise SnapshotError(f"{path}: a JSON array; {_EXPECTED}")
+    if stripped[:1] == b"{":
         try:
-            doc = msgspec.json.decode(data, type=Union[_JsonDoc, list[msgspec.Raw]])
+            doc = msgspec.json.decode(data, type=_JsonDoc)
+        except msgspec.ValidationError as exc:
+            raise SnapshotError(f"{path}: not a Kubernetes object: {exc}") from None
         except msgspec.DecodeError as exc:
             raise SnapshotError(f"{path}: invalid JSON: {exc}") from None
-        raws = doc if isinstance(doc, list) else (doc.items if doc.items is not None else [msgspec.Raw(data)])
+        _check_top(path, "", doc.kind, doc.items is not None)
+        raws = doc.items if _is_list(doc.kind) and doc.items is not None else [msgspec.Raw(data)]
         for i, raw in enumerate(raws):
             _add_json(path, i, raw, snap)
         return
@@ -80,18 +93,43 @@ def _load_file(path: Path, snap: Snapshot) -> None:
         where = f":{mark.line + 1}" if mark is not None else ""
         raise SnapshotError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     index = 0
-    for doc in docs:
+    documents = 0
+    for number, doc in enumerate(docs):
         if doc is None:
             continue
+        documents += 1
+        where = f" document {number + 1}:" if len(docs) > 1 else ""
         if not isinstance(doc, dict):
-            raise SnapshotError(f"{path}: document {index}: expected a Kubernetes object, got {type(doc).__name__}")
+            raise SnapshotError(f"{path}:{where} {_describe(doc)}; {_EXPECTED}")
+        kind = doc.get("kind")
+        _check_top(path, where, kind if isinstance(kind, str) else "", isinstance(doc.get("items"), list))
         for obj in _items(doc):
             _add_python(path, index, obj, snap)
             index += 1
+    if not documents:
+        raise SnapshotError(f"{path}: no YAML document; {_EXPECTED}")
+
+
+def _is_list(kind: str) -> bool:
+    return kind.endswith("List")
+
+
+def _check_top(path: Path, where: str, kind: str, has_items: bool) -> None:
+    """A top-level document is a List with an items array, or one object with a kind."""
+    if not kind:
+        raise SnapshotError(f"{path}:{where} a mapping without kind; {_EXPECTED}")
+    if _is_list(kind) and not has_items:
+        raise SnapshotError(f"{path}:{where} a {kind} without an items array; {_EXPECTED}")
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__} ({str(value)[:40]!r})"
 
 
 def _items(doc: dict[str, Any]) -> Iterator[Any]:
-    if isinstance(doc.get("items"), list) and str(doc.get("kind", "")).endswith("List"):
+    if _is_list(str(doc.get("kind", ""))):
         yield from doc["items"]
     else:
         yield doc
@@ -107,27 +145,50 @@ def _add_json(path: Path, index: int, raw: msgspec.Raw, snap: Snapshot) -> None:
     except msgspec.DecodeError as exc:
         snap.broken.append(("", f"{path}#{index}", f"{_where(path, index, '')}: {exc}"))
         return
+    if not meta.kind:
+        name = _name_of(msgspec.json.decode(raw))
+        snap.broken.append(("", f"{path}#{index}", f"{_where(path, index, name)}: no kind"))
+        return
     struct = KINDS.get(meta.kind)
     if struct is None:
         snap.ignored_kinds[meta.kind] = snap.ignored_kinds.get(meta.kind, 0) + 1
         return
     try:
-        snap.objects[meta.kind].append(msgspec.json.decode(raw, type=struct))
+        obj = msgspec.json.decode(raw, type=struct)
     except msgspec.DecodeError as exc:
         name = _name_of(msgspec.json.decode(raw))
         snap.broken.append((meta.kind, f"{path}#{index}", f"{_where(path, index, f'{meta.kind} {name}')}: {exc}"))
+        return
+    _add_named(path, index, meta.kind, obj, snap)
 
 
 def _add_python(path: Path, index: int, obj: Any, snap: Snapshot) -> None:
-    kind = obj.get("kind", "") if isinstance(obj, dict) else ""
+    if not isinstance(obj, dict):
+        snap.broken.append(("", f"{path}#{index}", f"{_where(path, index, '')}: {_describe(obj)}, not an object"))
+        return
+    kind = obj.get("kind")
+    if not kind or not isinstance(kind, str):
+        snap.broken.append(("", f"{path}#{index}", f"{_where(path, index, _name_of(obj))}: no kind"))
+        return
     struct = KINDS.get(kind)
     if struct is None:
-        snap.ignored_kinds[str(kind)] = snap.ignored_kinds.get(str(kind), 0) + 1
+        snap.ignored_kinds[kind] = snap.ignored_kinds.get(kind, 0) + 1
         return
     try:
-        snap.objects[kind].append(msgspec.convert(obj, struct, strict=False))
+        decoded = msgspec.convert(obj, struct, strict=False)
     except msgspec.ValidationError as exc:
         snap.broken.append((kind, f"{path}#{index}", f"{_where(path, index, f'{kind} {_name_of(obj)}')}: {exc}"))
+        return
+    _add_named(path, index, kind, decoded, snap)
+
+
+def _add_named(path: Path, index: int, kind: str, obj: Any, snap: Snapshot) -> None:
+    """Keep a decoded object that has a name; objects are keyed by it (nodes, namespaces) or
+    named by it in every series, so a nameless one is left out like an undecodable one."""
+    if not obj.metadata.name:
+        snap.broken.append((kind, f"{path}#{index}", f"{_where(path, index, kind)}: no metadata.name"))
+        return
+    snap.objects[kind].append(obj)
 
 
 def _name_of(obj: Any) -> str:

@@ -1,0 +1,142 @@
+"""The prices in effect, and their reload without a restart.
+
+`PricingSource` reads the pricing file and the billing export together (the export must be in
+the file's currency). On SIGHUP, or when either changes on disk (size or modification time,
+checked every `--pricing.reload-interval` seconds), it reads them again and re-prices every
+node in place: watches, pods and their reservations are untouched. A new version that does not
+load keeps the old prices, logs why (file, line, key or column) and sets
+`gpucost_config_last_reload_successful` to 0, as Prometheus and Alertmanager do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS, BillingPrices, export_files, load_billing
+from .configfile import ConfigError
+from .exposition import MetricFamily
+from .pricing import PricingConfig, load_pricing
+
+log = logging.getLogger("gpucost.reload")
+
+
+class Repriceable(Protocol):
+    pricing: PricingConfig
+
+    def reprice(self, pricing: PricingConfig) -> None: ...
+
+
+class PricingSource:
+    """The pricing file (optional) and billing export (optional) behind the prices."""
+
+    def __init__(
+        self,
+        pricing_path: str | None,
+        billing_path: str | None = None,
+        *,
+        cost_column: str = COST_COLUMNS[0],
+        window_days: float = DEFAULT_WINDOW_DAYS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.pricing_path = pricing_path
+        self.billing_path = billing_path
+        self.cost_column = cost_column
+        self.window_days = window_days
+        self._clock = clock
+        self._seen: tuple[tuple[str, int, int], ...] = ()
+        self.last_success = 0.0
+        self.successful = True
+        self.billing: BillingPrices | None = None
+
+    def load(self) -> PricingConfig:
+        """Read both files. Raises ConfigError (PricingError, BillingError) naming the file."""
+        seen = self._fingerprint()
+        pricing = load_pricing(self.pricing_path) if self.pricing_path else PricingConfig()
+        billing = None
+        if self.billing_path:
+            billing = load_billing(self.billing_path, pricing.currency, cost_column=self.cost_column,
+                                   window_days=self.window_days)
+            pricing = dataclasses.replace(pricing, billing=billing)
+        self._seen, self.billing = seen, billing
+        self.last_success, self.successful = self._clock(), True
+        return pricing
+
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        paths: list[Path] = [Path(self.pricing_path)] if self.pricing_path else []
+        if self.billing_path:
+            try:
+                paths.extend(export_files(self.billing_path))
+            except ConfigError:
+                paths.append(Path(self.billing_path))
+        out = []
+        for p in paths:
+            try:
+                st = p.stat()
+                out.append((str(p), st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((str(p), -1, -1))
+        return tuple(out)
+
+    def changed(self) -> bool:
+        """Whether either file differs from what was last read (or last failed to load)."""
+        return self._fingerprint() != self._seen
+
+    def try_load(self, current: PricingConfig, why: str) -> PricingConfig | None:
+        """Load again; None (and the failure logged and recorded) when the new version is
+        unusable. Safe to run in a worker thread: it touches no cost state."""
+        seen = self._fingerprint()
+        try:
+            pricing = self.load()
+            _check_compatible(current, pricing)
+        except ConfigError as exc:
+            self._seen = seen  # a broken version is reported once, not on every check
+            self.successful = False
+            log.error("reload (%s) failed, keeping the prices in effect: %s", why, exc)
+            return None
+        note = f", billing export {self.billing.source} ({len(self.billing.resources)} resources)" if self.billing else ""
+        log.info("reload (%s): prices from %s%s", why, pricing.source, note)
+        return pricing
+
+    def reload(self, state: Repriceable, why: str) -> bool:
+        """Load again and re-price `state`; on failure keep its prices. True on success."""
+        pricing = self.try_load(state.pricing, why)
+        if pricing is not None:
+            state.reprice(pricing)
+        return pricing is not None
+
+    def metric_families(self) -> Iterator[MetricFamily]:
+        yield MetricFamily(
+            "gpucost_config_last_reload_successful", "gauge",
+            "Whether the last reload of the pricing file and billing export succeeded (1) or failed (0).",
+            [((), 1 if self.successful else 0)],
+        )
+        yield MetricFamily(
+            "gpucost_config_last_reload_success_timestamp_seconds", "gauge",
+            "Unix time of the last successful load of the pricing file and billing export.",
+            [((), self.last_success)],
+        )
+        if self.billing is not None:
+            yield MetricFamily(
+                "gpucost_billing_resources", "gauge",
+                "Compute resources the billing export prices (within its window).",
+                [((), len(self.billing.resources))],
+            )
+            yield MetricFamily(
+                "gpucost_billing_rows_skipped", "gauge",
+                "Rows of the billing export left out for missing or malformed fields, by reason (see the log).",
+                [((("reason", r),), n) for r, n in sorted(self.billing.skipped.items())],
+            )
+
+
+def _check_compatible(old: PricingConfig, new: PricingConfig) -> None:
+    """Currency and dimension labels shape every series: changing them needs a restart."""
+    if new.currency != old.currency:
+        raise ConfigError(f"{new.source}: currency: changed from {old.currency} to {new.currency}; "
+                          "a new currency needs a restart")
+    if dict(new.labels) != dict(old.labels):
+        raise ConfigError(f"{new.source}: labels: the dimension labels changed; that needs a restart")

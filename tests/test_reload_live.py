@@ -1,0 +1,152 @@
+"""Reload without a restart, against the real command line in live mode (fake API server):
+a valid change of the pricing file re-prices every node, an invalid one keeps the old prices
+and says so on /metrics, SIGHUP reloads, a billing export is picked up, and no watch restarts.
+
+Base cluster and prices: tests/test_live.py (cpu 0.04 $/core-h, memory 0.005 $/GiB-h, GPU 2.00).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from test_live import PRICING, REPO, Live, Scrape, api, approx, base_cluster, free_port, kubeconfig
+
+from kubeapi_fake import FakeKubeAPI
+
+__all__ = ["api", "kubeconfig"]  # the fake API server and its kubeconfig, as fixtures here too
+
+CHEAPER = PRICING.replace("cpu_core_hour: 0.04, memory_gib_hour: 0.005, gpu_hour: 2.0",
+                          "cpu_core_hour: 0.05, memory_gib_hour: 0.01, gpu_hour: 3.0")
+
+
+@contextlib.asynccontextmanager
+async def exporter(kubeconfig: Path, pricing: Path, log_path: Path, *flags: str) -> AsyncIterator[tuple[Live, int]]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    with log_path.open("wb") as log_file:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gpucost", "--kubeconfig", str(kubeconfig),
+            "--web.listen-address", f"127.0.0.1:{port}", "--pricing-file", str(pricing),
+            "--pricing.reload-interval", "0.1", *flags,
+            cwd=REPO, env=env, stdout=log_file, stderr=log_file,
+        )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http:
+            live = Live(f"http://127.0.0.1:{port}", http)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 60
+            while True:
+                assert proc.returncode is None, log_path.read_text()
+                with contextlib.suppress(aiohttp.ClientConnectionError):
+                    if await live.status("/readyz") == 200:
+                        break
+                assert loop.time() < deadline, f"not ready:\n{log_path.read_text()}"
+                await asyncio.sleep(0.05)
+            yield live, proc.pid
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log_path.read_text()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def reloaded(s: Scrape) -> float | None:
+    return s.value("gpucost_config_last_reload_successful")
+
+
+async def test_reload_on_change_invalid_file_and_sighup(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+    base_cluster(api)
+    pricing = tmp_path / "pricing.yaml"
+    pricing.write_text(PRICING)
+    log_path = tmp_path / "exporter.log"
+    async with exporter(kubeconfig, pricing, log_path) as (live, pid):
+        s = await live.until(lambda s: s.nodes() == {"cpu-1", "gpu-1"} and bool(s.pods()))
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+        assert reloaded(s) == 1
+        first_success = s.value("gpucost_config_last_reload_success_timestamp_seconds")
+        assert first_success is not None and first_success > 0
+        lists = len(api.lists())
+
+        # 1. a valid new version: every node re-priced, pods with it
+        pricing.write_text(CHEAPER)
+        s = await live.until(lambda s: s.node_costs("gpu-1").get("gpu") == approx(12.0))
+        # gpu-1: 32 x 0.05, 256 x 0.01, 4 x 3.0; cpu-1: 16 x 0.05, 64 x 0.01
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.6, "memory": 2.56, "gpu": 12.0})
+        assert s.node_costs("cpu-1") == approx({"cpu": 0.8, "memory": 0.64})
+        # train-0: 8/32 x 1.6, 64/256 x 2.56, 2 GPUs x 3.0
+        assert s.pod_costs("ml", "train-0") == approx({"cpu": 0.4, "memory": 0.64, "gpu": 6.0})
+        assert reloaded(s) == 1
+        second_success = s.value("gpucost_config_last_reload_success_timestamp_seconds")
+        assert second_success is not None and second_success >= first_success
+
+        # 2. an invalid version: old prices kept, the failure on /metrics and in the log
+        pricing.write_text(CHEAPER + "default: {gpu_hour: -1}\n")
+        s = await live.until(lambda s: reloaded(s) == 0)
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.6, "memory": 2.56, "gpu": 12.0})
+        assert s.value("gpucost_config_last_reload_success_timestamp_seconds") == second_success
+        assert f"{pricing}:" in log_path.read_text() and "invalid YAML: duplicate key 'default'" in log_path.read_text()
+
+        # 3. fixed in place, then SIGHUP with no change on disk: both reload
+        pricing.write_text(PRICING)
+        s = await live.until(lambda s: reloaded(s) == 1 and s.node_costs("gpu-1").get("gpu") == approx(8.0))
+        before = s.value("gpucost_config_last_reload_success_timestamp_seconds")
+        assert before is not None
+        os.kill(pid, signal.SIGHUP)
+        s = await live.until(
+            lambda s: (s.value("gpucost_config_last_reload_success_timestamp_seconds") or 0) > before)
+        assert_base = s.node_costs("gpu-1")
+        assert assert_base == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+
+        # no watch restarted: nothing listed again (watches are renewed on their own timer)
+        assert len(api.lists()) == lists
+        assert all(s.watch("relists_total", r) == 0 for r in ("nodes", "pods", "namespaces"))
+
+
+FOCUS_HEADER = ("BilledCost,BillingCurrency,ChargeCategory,ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,"
+                "ConsumedUnit,EffectiveCost,PricingCategory,RegionId,ResourceId,ServiceCategory,x_UsageType\n")
+
+
+def focus_rows(hourly: float) -> str:
+    """Two hours of gpu-1 (instance i-0gpu1) at `hourly`."""
+    return "".join(
+        f"{hourly},USD,Usage,2026-11-20T0{h + 1}:00:00Z,2026-11-20T0{h}:00:00Z,1,Hrs,{hourly},Standard,"
+        f"us-east-1,i-0gpu1,Compute,BoxUsage:p4d.24xlarge\n" for h in range(2)
+    )
+
+
+async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+    base_cluster(api)
+    node = api.objects("nodes")["", "gpu-1"]
+    node["spec"] = {"providerID": "aws:///us-east-1a/i-0gpu1"}
+    api.update(node)
+    pricing = tmp_path / "pricing.yaml"
+    pricing.write_text(PRICING)
+    export = tmp_path / "focus.csv"
+    export.write_text(FOCUS_HEADER + focus_rows(20.0))
+    async with exporter(kubeconfig, pricing, tmp_path / "exporter.log", "--billing-export", str(export)) as (live, _):
+        s = await live.until(lambda s: s.value("gpucost_node_info", node="gpu-1", price_source="billing") == 1)
+        # 20 $/h split by the weights 32 x 0.04 = 1.28, 256 x 0.005 = 1.28, 4 x 2.0 = 8 (sum 10.56)
+        assert s.node_costs("gpu-1") == approx({"cpu": 20 * 1.28 / 10.56, "memory": 20 * 1.28 / 10.56,
+                                                "gpu": 20 * 8 / 10.56})
+        assert s.value("gpucost_node_info", node="cpu-1", price_source="default") == 1
+        assert s.value("gpucost_pricing_info", billing_window_start="2026-11-14", billing_window_end="2026-11-20",
+                       billing_cost_column="EffectiveCost", currency="USD") == 1
+        assert s.value("gpucost_billing_resources") == 1
+
+        export.write_text(FOCUS_HEADER + focus_rows(10.56) + "x,USD,Usage,bad,2026-11-20T00:00:00Z,1,Hrs,x,Standard,"
+                          "us-east-1,i-0other,Compute,BoxUsage:m5.xlarge\n")
+        s = await live.until(lambda s: s.node_costs("gpu-1").get("gpu") == approx(8.0))
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+        assert s.value("gpucost_billing_rows_skipped", reason="malformed_value") == 1
+
+        export.write_text(FOCUS_HEADER.replace("BillingCurrency", "Currency") + focus_rows(99.0))
+        s = await live.until(lambda s: reloaded(s) == 0)
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
