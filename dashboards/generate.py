@@ -40,6 +40,10 @@ TAGS = ["gpucost", "cost", "kubernetes"]
 #: Node info joined onto per-node queries; `max by` keeps the join one-to-one while two
 #: exporter replicas overlap.
 NODE_INFO = "max by (node, instance_type, gpu_model) (gpucost_node_info)"
+#: What a utilization panel shows without dcgm-exporter data: unknown, never 0 %.
+NO_UTILIZATION = "no utilization data"
+#: Top-level owners that run to completion: the Job cost table lists these.
+BATCH_KINDS = "Job|CronJob|PyTorchJob|TFJob|MPIJob|XGBoostJob|PaddleJob|JAXJob|RayJob|RayCluster|JobSet|Workflow"
 
 
 def range_spend(series: str, by: str = "") -> str:
@@ -160,6 +164,8 @@ class Column:
     expr: str
     unit: str
     cell: dict[str, object] | None = None
+    #: Text of an empty cell, e.g. NO_UTILIZATION where dcgm-exporter may have no data.
+    no_value: str | None = None
 
 
 def table_panel(title: str, description: str, keys: Sequence[str], columns: Sequence[Column],
@@ -188,6 +194,8 @@ def table_panel(title: str, description: str, keys: Sequence[str], columns: Sequ
             props.append(dm.DynamicConfigValue(id_val="unit", value=column.unit))
         if column.cell is not None:
             props.append(dm.DynamicConfigValue(id_val="custom.cellOptions", value=column.cell))
+        if column.no_value is not None:
+            props.append(dm.DynamicConfigValue(id_val="noValue", value=column.no_value))
         if props:
             panel = panel.override_by_name(column.header, props)
     return panel
@@ -337,6 +345,21 @@ def overview(units: Units) -> dash.Dashboard:
                     f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:monthly_projection)", money)],
             sort_by="Last 30 days"), w=12, h=10)
 
+    grid.row("Chargeback: idle and shared namespaces shared out")
+    grid.add(table_panel(
+        "Team cost, idle shared",
+        "Per team, per hour: what its pods reserve, and the same plus its share of idle and of the "
+        "shared namespaces (kube-system, monitoring: rule namespace:gpucost_shared_namespace:info), "
+        "in proportion to its reserved cost of each resource. The shared column adds up to the "
+        "node cost; \"__unallocated__\" holds the cost of resources only shared namespaces reserve.",
+        ["team"],
+        [Column("Reserved / h", "sum by (team) (team:gpucost_pod_cost_per_hour:sum)", money),
+         Column("Shared / h", "sum by (team) (team:gpucost_pod_cost_per_hour:shared)", money),
+         Column("GPU reserved / h", 'sum by (team) (team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"})', money),
+         Column("GPU shared / h", 'sum by (team) (team_resource:gpucost_pod_cost_per_hour:shared{resource="gpu"})', money),
+         Column("Shared, spend in range", range_spend("team:gpucost_pod_cost_per_hour:shared", "team"), money)],
+        sort_by="Shared / h"), w=24, h=9)
+
     grid.row("Budgets")
     budget_keys = ["budget", "dimension", "resource"]
     by_budget = "max by (budget, dimension, resource)"
@@ -479,6 +502,26 @@ def workloads(units: Units) -> dash.Dashboard:
                     f"sum by ({dimension}) ({dimension}:gpucost_pod_cost:monthly_projection{{{selector}}})", money)],
             sort_by="Last 30 days"), w=12, h=10)
 
+    grid.row("Job cost")
+    job_sel = f'owner_kind=~"{BATCH_KINDS}", {sel}'
+    buckets = f"workload_resource:gpucost_pod_cost:spend_1h{{{job_sel}}}"
+    grid.add(table_panel(
+        "Job cost, finished jobs included",
+        "Jobs, CronJobs, PyTorchJobs, RayClusters and other run-to-completion workloads, those "
+        "that ended included: what they spent over the dashboard's time range (whole hours, from "
+        "the hourly buckets) and over the last 30 days, per resource. Restarted pods add up "
+        "under their owner.",
+        ["namespace", "owner_kind", "owner_name", "team"],
+        [Column("Spend in range", f"sum by ({workload_by}) (sum_over_time({buckets}[$__range]))", money),
+         Column("GPU, in range",
+                f'sum by ({workload_by}) (sum_over_time(workload_resource:gpucost_pod_cost:spend_1h{{resource="gpu", {job_sel}}}[$__range]))',
+                money),
+         Column("Last 30 days", f"sum by ({workload_by}) (workload:gpucost_pod_cost:observed_spend_30d{{{job_sel}}})", money),
+         Column("Cost / h now", f"sum by ({workload_by}) (workload:gpucost_pod_cost_per_hour:sum{{{job_sel}}})", money),
+         Column("GPU utilization now", f"sum by ({workload_by}) (workload:gpucost_pod_gpu_utilization:ratio{{{job_sel}}})",
+                units.ratio, no_value=NO_UTILIZATION)],
+        sort_by="Spend in range"), w=24, h=10)
+
     grid.row("Node idle")
 
     def per_node(expr: str) -> str:
@@ -517,7 +560,116 @@ def workloads(units: Units) -> dash.Dashboard:
         grid, variables)
 
 
-DASHBOARDS = {"gpucost-overview.json": overview, "gpucost-workloads.json": workloads}
+def gpu_efficiency(units: Units) -> dash.Dashboard:
+    """Utilization of reserved GPUs (dcgm-exporter) against what is reserved. Every panel that
+    needs utilization says NO_UTILIZATION when there is none, rather than 0 %."""
+    money, ratio = units.money, units.ratio
+    grid = Grid()
+    team = 'team=~"$team"'
+    reserved_gpu = 'cluster_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}'
+
+    def measured_stat(title: str, description: str, expr: str, unit: str) -> stat.Panel:
+        return stat_panel(title, description, expr, unit).no_value(NO_UTILIZATION)
+
+    grid.row("Utilization of reserved GPUs")
+    grid.add(stat_panel("Reserved GPU cost / h", "What pods reserve of the GPUs, per hour.",
+                        f"sum({reserved_gpu})", money), w=4, h=4)
+    grid.add(measured_stat(
+        "With utilization data", "Share of the reserved GPU cost whose pods dcgm-exporter reports "
+        "utilization for; the rest (AMD, Intel, no dcgm-exporter) is unknown.",
+        f"sum(cluster:gpucost_pod_gpu_measured_cost_per_hour:sum) / sum({reserved_gpu})", ratio), w=4, h=4)
+    grid.add(measured_stat(
+        "GPU utilization of what is reserved", "Utilization weighted by reserved cost, over the pods "
+        "with data (DCGM_FI_PROF_GR_ENGINE_ACTIVE, else DCGM_FI_DEV_GPU_UTIL on whole GPUs).",
+        "cluster:gpucost_pod_gpu_utilization:ratio", ratio), w=4, h=4)
+    grid.add(measured_stat("Unused reserved cost / h", "Reserved GPU cost x (1 - utilization), per hour.",
+                           "sum(cluster:gpucost_pod_gpu_unused_cost_per_hour:sum)", money), w=4, h=4)
+    grid.add(measured_stat("Unused, last 24h", "Unused reserved GPU cost over the last 24 hours.",
+                           "sum(sum_over_time(cluster:gpucost_pod_gpu_unused_cost_per_hour:sum[1d]))"
+                           " / scalar(count_over_time(cluster:gpucost_data:present[1d])) * 24", money), w=4, h=4)
+    grid.add(measured_stat("Unused in the time range", "Unused reserved GPU cost over the dashboard's time range.",
+                           range_spend("cluster:gpucost_pod_gpu_unused_cost_per_hour:sum"), money), w=4, h=4)
+    grid.add(timeseries_panel(
+        "Reserved GPU cost per hour: used, unused, unknown",
+        "Stacked, the series add up to the reserved GPU cost. Unknown: pods without utilization data.",
+        [query("sum(cluster:gpucost_pod_gpu_used_cost_per_hour:sum)", "used", ref="A"),
+         query("sum(cluster:gpucost_pod_gpu_unused_cost_per_hour:sum)", "unused", ref="B"),
+         query(f"sum({reserved_gpu}) - (sum(cluster:gpucost_pod_gpu_measured_cost_per_hour:sum) or vector(0))",
+               "unknown", ref="C")],
+        money, stacked=True), w=24, h=9)
+
+    grid.row("By team")
+    by_team = "team"
+    grid.add(table_panel(
+        "Utilization and unused cost by team",
+        "Per team: reserved GPU cost, the part with utilization data, utilization weighted by "
+        "reserved cost, and the unused part, per hour; unused over the time range.",
+        ["team"],
+        [Column("GPU reserved / h", f'sum by ({by_team}) (team_resource:gpucost_pod_cost_per_hour:sum{{resource="gpu", {team}}})', money),
+         Column("With data / h", f"sum by ({by_team}) (team:gpucost_pod_gpu_measured_cost_per_hour:sum{{{team}}})", money,
+                no_value=NO_UTILIZATION),
+         Column("Utilization", f"sum by ({by_team}) (team:gpucost_pod_gpu_utilization:ratio{{{team}}})", ratio,
+                no_value=NO_UTILIZATION),
+         Column("Unused / h", f"sum by ({by_team}) (team:gpucost_pod_gpu_unused_cost_per_hour:sum{{{team}}})", money,
+                no_value=NO_UTILIZATION),
+         Column("Unused in range", range_spend(f"team:gpucost_pod_gpu_unused_cost_per_hour:sum{{{team}}}", by_team), money,
+                no_value=NO_UTILIZATION)],
+        sort_by="GPU reserved / h"), w=12, h=10)
+    grid.add(timeseries_panel(
+        "GPU utilization by team", "Utilization of what each team reserves, weighted by reserved cost.",
+        [query(f"sum by (team) (team:gpucost_pod_gpu_utilization:ratio{{{team}}})", "{{team}}")],
+        ratio).max(1).no_value(NO_UTILIZATION), w=12, h=10)
+
+    grid.row("Workloads")
+    workload_by = "namespace, owner_kind, owner_name, team"
+    grid.add(top_bars(
+        "Top wasted reservations", "The 10 workloads whose unused reserved GPU cost per hour is highest.",
+        f"topk(10, sum by (namespace, owner_kind, owner_name) (workload:gpucost_pod_gpu_unused_cost_per_hour:sum{{{team}}}))",
+        "{{namespace}}/{{owner_name}}", money).no_value(NO_UTILIZATION), w=8, h=12)
+    grid.add(table_panel(
+        "Utilization against reservation by workload",
+        "Per workload: reserved GPU cost, utilization and unused cost per hour. A workload whose "
+        "pods have no utilization data shows \"no utilization data\".",
+        ["namespace", "owner_kind", "owner_name", "team"],
+        [Column("GPU reserved / h",
+                f'sum by ({workload_by}) (workload_resource:gpucost_pod_cost_per_hour:sum{{resource="gpu", {team}}})', money),
+         Column("Utilization", f"sum by ({workload_by}) (workload:gpucost_pod_gpu_utilization:ratio{{{team}}})", ratio,
+                no_value=NO_UTILIZATION),
+         Column("Unused / h", f"sum by ({workload_by}) (workload:gpucost_pod_gpu_unused_cost_per_hour:sum{{{team}}})", money,
+                no_value=NO_UTILIZATION)],
+        sort_by="Unused / h"), w=16, h=12)
+
+    grid.row("MIG and time-sliced GPUs")
+    grid.add(timeseries_panel(
+        "MIG instance utilization by profile",
+        "Mean utilization of the MIG instances pods hold, by profile (dcgm-exporter's GPU_I_PROFILE).",
+        [query('avg by (GPU_I_PROFILE) (pod_gpu:dcgm_gpu_utilization:ratio{GPU_I_PROFILE!=""})', "{{GPU_I_PROFILE}}")],
+        ratio).max(1).no_value(NO_UTILIZATION), w=12, h=9)
+    grid.add(table_panel(
+        "Time-sliced GPUs",
+        "GPUs shared by time-slicing (dcgm-exporter repeats a shared device's series per pod, with "
+        "vgpu): pods sharing each device, and the device's utilization, which every sharing pod sees.",
+        ["Hostname", "UUID"],
+        [Column("Sharing pods", 'count by (Hostname, UUID) (pod_gpu:dcgm_gpu_utilization:ratio{vgpu!=""})', units.count),
+         Column("Device utilization", 'max by (Hostname, UUID) (pod_gpu:dcgm_gpu_utilization:ratio{vgpu!=""})', ratio,
+                no_value=NO_UTILIZATION)],
+        sort_by="Sharing pods").no_value(NO_UTILIZATION), w=12, h=9)
+
+    variables: list[Builder[dm.VariableModel]] = [
+        datasource_variable(),
+        label_variable("team", "Team", "team", 'team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}',
+                       "Teams reserving GPUs; \"All\" includes pods without a team."),
+    ]
+    return build_dashboard(
+        "gpucost-gpu-efficiency", "gpucost / GPU efficiency",
+        "Was the reservation worth it: GPU utilization (from NVIDIA dcgm-exporter) of what pods reserve, "
+        "the unused reserved cost, by team and workload, MIG and time-sliced GPUs. Without dcgm-exporter "
+        "data the utilization panels say \"no utilization data\". " + currency_note(units),
+        grid, variables)
+
+
+DASHBOARDS = {"gpucost-overview.json": overview, "gpucost-workloads.json": workloads,
+              "gpucost-gpu-efficiency.json": gpu_efficiency}
 
 
 def render(units: Units) -> dict[str, str]:

@@ -208,7 +208,7 @@ async def test_disconnect_resumes_without_relisting(api: FakeKubeAPI, kubeconfig
     sink = RecordingSink()
     async with running(make_watcher(kubeconfig, sink)) as w:
         await eventually(w.synced)
-        await api.wait_for_watches(count=5)
+        await api.wait_for_watches(count=7)  # the five core resources and DRA's claims and slices
         assert api.drop_watches("pods") == 1
         last_seen = api.resource_version
         # While the client is away:

@@ -2,7 +2,11 @@
 
 The recording rules' outputs must equal sums of the exporter's own series, read back from its
 /metrics; every rule group must evaluate without error; a budget set below the demo's spend
-must raise the budget alert.
+must raise the budget alert. Beside the demo exporter the test serves a dcgm-exporter-shaped
+exposition for the demo's NVIDIA GPU pods (tests/dcgm_fixture.py), scraped as a ServiceMonitor
+with honorLabels: false would scrape it, and checks the utilization and unused-cost rules
+against values computed from both expositions; and the shared-idle rules against the
+exporter's series, their sum against the node cost.
 
 Needs the `prometheus` binary (the README's test command installs it). Deselect with
 `-m "not prometheus"` where there is none. Generous timeouts: CI runs this on two cores.
@@ -27,6 +31,7 @@ from typing import Any, TypeVar
 
 import pytest
 import yaml
+from dcgm_fixture import DcgmExposition, serve
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.prometheus
@@ -45,6 +50,14 @@ SPEND_GROUPS = {"gpucost.spend.hourly", "gpucost.spend"}
 E2E_BUDGET_PER_MONTH = 1.0
 E2E_BUDGET = {"name": "e2e-over-budget", "dimension": "team", "value": "ml-research",
               "resource": "total", "monthly": E2E_BUDGET_PER_MONTH}
+
+#: Target labels of the dcgm-exporter scrape, as the Prometheus Operator sets them for a
+#: ServiceMonitor target: with honor_labels false (the default) the exposition's own pod,
+#: namespace and container labels become exported_pod, exported_namespace, exported_container.
+DCGM_TARGET_LABELS = {"namespace": "gpu-operator", "pod": "nvidia-dcgm-exporter-e2e",
+                      "container": "nvidia-dcgm-exporter"}
+#: Namespaces the shipped rules declare shared (namespace:gpucost_shared_namespace:info).
+SHARED_NAMESPACES = {"kube-system", "monitoring"}
 
 STARTUP_TIMEOUT_S = 90
 RULES_TIMEOUT_S = 240
@@ -94,6 +107,7 @@ class Stack:
     exporter_url: str
     processes: dict[str, subprocess.Popen[bytes]]
     logs: list[Path]
+    dcgm: DcgmExposition | None = None
 
     def diagnostics(self) -> str:
         return "\n".join(_tail(p) for p in self.logs)
@@ -160,31 +174,38 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
     exporter_port, prometheus_port = _free_port(), _free_port()
     exporter_url = f"http://127.0.0.1:{exporter_port}"
-    config = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules_file), str(ALERTS)],
-        "scrape_configs": [{
-            "job_name": "gpucost",
-            "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}],
-        }],
-    }
-    config_file = tmp / "prometheus.yml"
-    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
-
     exporter_log, prometheus_log = tmp / "gpucost.log", tmp / "prometheus.log"
     exporter = _start([sys.executable, "-m", "gpucost", "--demo",
                        "--pricing-file", str(pricing_file),
                        "--web.listen-address", f"127.0.0.1:{exporter_port}"],
                       exporter_log, request)
-    prom = _start([prometheus, f"--config.file={config_file}",
-                   f"--storage.tsdb.path={tmp / 'data'}",
-                   f"--web.listen-address=127.0.0.1:{prometheus_port}"],
-                  prometheus_log, request)
     s = Stack(f"http://127.0.0.1:{prometheus_port}", exporter_url,
-              {"gpucost": exporter, "prometheus": prom}, [exporter_log, prometheus_log])
+              {"gpucost": exporter}, [exporter_log, prometheus_log])
+    demo_metrics = _wait_for("gpucost /metrics", lambda: _get(f"{exporter_url}/metrics") or None,
+                             s, STARTUP_TIMEOUT_S)
 
-    _wait_for("gpucost /metrics", lambda: _get(f"{exporter_url}/metrics") or None, s,
-              STARTUP_TIMEOUT_S)
+    # The dcgm-exporter beside it: series for the demo's NVIDIA GPU pods, built from the
+    # exporter's own exposition (which pods hold which GPUs).
+    s.dcgm = DcgmExposition.for_gpucost_exposition(demo_metrics)
+    dcgm_port = serve(s.dcgm.text(), request)
+
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(rules_file), str(ALERTS)],
+        "scrape_configs": [
+            {"job_name": "gpucost",
+             "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+            {"job_name": "dcgm-exporter",
+             "static_configs": [{"targets": [f"127.0.0.1:{dcgm_port}"],
+                                 "labels": DCGM_TARGET_LABELS}]},
+        ],
+    }
+    config_file = tmp / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config, sort_keys=False))
+    s.processes["prometheus"] = _start([prometheus, f"--config.file={config_file}",
+                                        f"--storage.tsdb.path={tmp / 'data'}",
+                                        f"--web.listen-address=127.0.0.1:{prometheus_port}"],
+                                       prometheus_log, request)
     _wait_for("Prometheus to be ready", lambda: _get(f"{s.prometheus_url}/-/ready") or None, s,
               STARTUP_TIMEOUT_S)
     # The budget ratio is the end of the chain rates -> hourly buckets -> windows -> ratio:
@@ -192,6 +213,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     _wait_for("budget:gpucost_budget_per_month:projection_ratio",
               lambda: s.query('budget:gpucost_budget_per_month:projection_ratio'
                               '{budget="e2e-over-budget"}') or None, s)
+    # The utilization chain needs both targets scraped and gpucost.utilization evaluated.
+    _wait_for("cluster:gpucost_pod_gpu_measured_cost_per_hour:sum",
+              lambda: s.query("cluster:gpucost_pod_gpu_measured_cost_per_hour:sum") or None, s)
     return s
 
 
@@ -318,6 +342,87 @@ def test_budget_ratio(stack: Stack, exported: list[Sample]) -> None:
     _assert_close(got, {("ml-research", "total"): team_hourly * 730 / E2E_BUDGET_PER_MONTH})
 
 
+# ---- GPU utilization (dcgm-exporter) against reservations ---------------------------------
+
+
+def _dcgm(stack: Stack) -> DcgmExposition:
+    assert stack.dcgm is not None
+    return stack.dcgm
+
+
+def test_dcgm_series_arrive_with_exported_labels(stack: Stack) -> None:
+    # The scrape renamed the exposition's pod labels: the mapping rule has something to map.
+    got = stack.query('count(DCGM_FI_PROF_GR_ENGINE_ACTIVE{exported_pod!=""})')
+    assert got and int(float(got[0]["value"][1])) == _dcgm(stack).attributed_series("DCGM_FI_PROF_GR_ENGINE_ACTIVE")
+
+
+def test_pod_utilization_and_unused_cost(stack: Stack, exported: list[Sample]) -> None:
+    # Only pods the dcgm exposition covers; AMD pods, the NVIDIA pod left out of it and the
+    # free GPUs have no series at all.
+    reserved = _sum_by(_pod_costs(exported, "gpu"), "namespace", "pod")
+    utilization = _dcgm(stack).pod_utilization()
+    assert utilization and set(utilization) < set(reserved)
+    assert _dcgm(stack).left_out, "the fixture should leave a GPU pod without utilization"
+    _assert_close(_queried_by(stack, "pod:gpucost_pod_gpu_utilization:ratio", "namespace", "pod"),
+                  utilization)
+    _assert_close(_queried_by(stack, "pod:gpucost_pod_gpu_unused_cost_per_hour:sum", "namespace", "pod"),
+                  {k: reserved[k] * (1 - u) for k, u in utilization.items()})
+
+
+@pytest.mark.parametrize("level", [("namespace", "owner_kind", "owner_name"), ("team",), ()],
+                         ids=["workload", "team", "cluster"])
+def test_unused_cost_and_utilization_by_level(stack: Stack, exported: list[Sample],
+                                              level: tuple[str, ...]) -> None:
+    utilization = _dcgm(stack).pod_utilization()
+    measured = [s for s in _pod_costs(exported, "gpu")
+                if (s.labels["namespace"], s.labels["pod"]) in utilization]
+    used = [Sample(s.name, s.labels, s.value * utilization[(s.labels["namespace"], s.labels["pod"])])
+            for s in measured]
+    want_measured, want_used = _sum_by(measured, *level), _sum_by(used, *level)
+    name = {("namespace", "owner_kind", "owner_name"): "workload", ("team",): "team", (): "cluster"}[level]
+    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_measured_cost_per_hour:sum", *level),
+                  want_measured)
+    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_unused_cost_per_hour:sum", *level),
+                  {k: want_measured[k] - want_used[k] for k in want_measured})
+    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_utilization:ratio", *level),
+                  {k: want_used[k] / want_measured[k] for k in want_measured})
+
+
+# ---- Idle and shared namespaces shared out ------------------------------------------------
+
+
+def _shared_costs(exported: list[Sample], dimension: str) -> dict[tuple[str, ...], float]:
+    """Reserved cost plus a share of (idle + shared namespaces) in proportion to reserved cost,
+    per resource, computed from the exporter's series alone."""
+    want: dict[tuple[str, ...], float] = defaultdict(float)
+    idle = _sum_by(_node_series(exported, "gpucost_node_idle_cost_per_hour"), "resource")
+    for resource in POD_COST:
+        pods = _pod_costs(exported, resource)
+        shared = sum(s.value for s in pods if s.labels["namespace"] in SHARED_NAMESPACES)
+        own = [s for s in pods if s.labels["namespace"] not in SHARED_NAMESPACES]
+        unshared = sum(s.value for s in own)
+        assert unshared > 0, "every resource of the demo is reserved outside shared namespaces"
+        markup = 1 + (idle.get((resource,), 0.0) + shared) / unshared
+        for key, value in _sum_by(own, dimension).items():
+            want[(*key, resource)] += value * markup
+    return dict(want)
+
+
+@pytest.mark.parametrize("dimension", ["team", "namespace", "product"])
+def test_shared_cost_per_dimension(stack: Stack, exported: list[Sample], dimension: str) -> None:
+    got = _queried_by(stack, f"{dimension}_resource:gpucost_pod_cost_per_hour:shared",
+                      dimension, "resource")
+    _assert_close(got, _shared_costs(exported, dimension))
+
+
+def test_shared_cost_adds_up_to_the_node_cost(stack: Stack, exported: list[Sample]) -> None:
+    node_cost = _sum_by(_node_series(exported, "gpucost_node_cost_per_hour"), "resource")
+    for dimension in ("team", "namespace", "product"):
+        got = _queried_by(stack, f"sum by (resource) ({dimension}_resource:gpucost_pod_cost_per_hour:shared)",
+                          "resource")
+        _assert_close(got, node_cost)
+
+
 # ---- Prometheus's own view of the rules ------------------------------------------------
 
 
@@ -328,9 +433,10 @@ def test_every_rule_group_evaluates_without_error(stack: Stack) -> None:
         return groups if all(r["health"] != "unknown" for r in rules) else None
 
     groups = _wait_for("every rule to be evaluated once", all_evaluated, stack)
-    assert {g["name"] for g in groups} >= {"gpucost.cost", "gpucost.spend.hourly",
-                                           "gpucost.spend", "gpucost.budget", "gpucost.idle",
-                                           "gpucost.exporter"}
+    assert {g["name"] for g in groups} >= {"gpucost.cost", "gpucost.utilization",
+                                           "gpucost.spend.hourly", "gpucost.spend",
+                                           "gpucost.budget", "gpucost.idle",
+                                           "gpucost.efficiency", "gpucost.exporter"}
     broken = [(g["name"], r["name"], r["health"], r.get("lastError"))
               for g in groups for r in g["rules"]
               if r["health"] != "ok" or r.get("lastError")]

@@ -63,8 +63,11 @@ def _rules(path: Path, kind: str) -> list[dict[str, Any]]:
 
 
 def test_promtool_check_rules_is_clean() -> None:
+    # Every rule file, not only the two loaded by name here: deploy/render.py ships them all.
+    rule_files = sorted((ROOT / "rules").glob("*.yml"))
+    assert {RULES, ALERTS} <= set(rule_files)
     proc = _run([_tool("promtool"), "check", "rules", "--lint=all", "--lint-fatal",
-                 str(RULES), str(ALERTS)])
+                 *map(str, rule_files)])
     assert proc.returncode == 0, _explain(proc)
     assert "FAILED" not in proc.stdout + proc.stderr, _explain(proc)
 
@@ -169,3 +172,17 @@ def test_rules_doc_lists_every_recording_rule() -> None:
     doc = RULES_DOC.read_text()
     missing = {r["record"] for r in _rules(RULES, "record") if f"`{r['record']}`" not in doc}
     assert not missing
+
+
+@pytest.mark.parametrize(("owner", "names"), [
+    # dcgm-exporter's metric and label names: the label mapping is one rule users edit.
+    ("pod_gpu:dcgm_gpu_utilization:ratio",
+     ["DCGM_FI_", "exported_pod", "exported_namespace", "exported_container", "GPU_I_ID"]),
+    # The shared namespaces are declared in one rule.
+    ("namespace:gpucost_shared_namespace:info", ['"kube-system"', '"monitoring"']),
+])
+def test_overridable_settings_live_in_one_rule(owner: str, names: list[str]) -> None:
+    rules = _rules(RULES, "record") + _rules(ALERTS, "alert")
+    holders = {name: {r.get("record") or r.get("alert") for r in rules if name in r["expr"]}
+               for name in names}
+    assert holders == {name: {owner} for name in names}
