@@ -6,6 +6,7 @@ import itertools
 from typing import Any
 
 import msgspec
+import pytest
 
 from gpucost.objects import KINDS
 from gpucost.pricing import PricingConfig, parse_pricing
@@ -153,3 +154,16 @@ def engine(
 
 def pod_key(obj: dict[str, Any]) -> str:
     return obj["metadata"]["uid"]
+
+
+def exact(x: float) -> Any:
+    """A hand-worked figure, compared to 1e-12."""
+    return pytest.approx(x, rel=1e-12, abs=1e-12)
+
+
+def assert_gpu_conserved(s: CostState, node_name: str, pods: list[dict[str, Any]]) -> None:
+    """On one node, the pods' GPU costs plus GPU idle equal the node's GPU cost; idle >= 0."""
+    nc = s.node_cost(node_name)
+    paid = sum(c.gpu for c in (s.pod_cost(pod_key(p)) for p in pods) if c is not None)
+    assert paid + nc.idle["gpu"] == exact(nc.cost["gpu"])
+    assert nc.idle["gpu"] >= 0

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from gpucost.state import CostState
 
 from allocation_objects import (
@@ -27,7 +25,7 @@ from allocation_objects import (
     shared_claim_pod,
     template_pod,
 )
-from builders import container, decode, engine, node, pod, pod_key
+from builders import assert_gpu_conserved, container, decode, engine, exact, node, pod, pod_key
 
 PRICING = """
 builtin_catalog: false
@@ -39,21 +37,12 @@ gpu_models:
 """
 
 
-def approx(x: float) -> Any:
-    return pytest.approx(x, rel=1e-12, abs=1e-12)
-
 
 def gpu(s: CostState, p: dict[str, Any]) -> float:
     cost = s.pod_cost(pod_key(p))
     assert cost is not None
     return cost.gpu
 
-
-def conserve(s: CostState, node_name: str, pods: list[dict[str, Any]]) -> None:
-    nc = s.node_cost(node_name)
-    paid = sum(c.gpu for c in (s.pod_cost(pod_key(p)) for p in pods) if c is not None)
-    assert paid + nc.idle["gpu"] == approx(nc.cost["gpu"])
-    assert nc.idle["gpu"] >= 0
 
 
 def two_gpus(node_name: str = "dra-1") -> dict[str, Any]:
@@ -68,9 +57,9 @@ def test_template_claim_for_one_gpu_pays_one_gpu() -> None:
     p = template_pod("pod0", "gpu-test1", "dra-1", "pod0-gpu-7fz2x")
     c = claim("pod0-gpu-7fz2x", "gpu-test1", "dra-1", ["gpu-0"], [consumer(p)])
     s = engine([dra_node("dra-1"), two_gpus(), c, p], PRICING)
-    assert gpu(s, p) == approx(3.5)
-    assert s.node_cost("dra-1").cost["gpu"] == approx(7.0)
-    assert s.node_cost("dra-1").idle["gpu"] == approx(3.5)
+    assert gpu(s, p) == exact(3.5)
+    assert s.node_cost("dra-1").cost["gpu"] == exact(7.0)
+    assert s.node_cost("dra-1").idle["gpu"] == exact(3.5)
     text = s.render()
     assert 'gpu_model="NVIDIA-A100-SXM4-80GB",vendor="nvidia",sharing="none",mig_strategy="none",source="dra"' in text
     assert 'gpucost_node_allocator_gpus{node="dra-1",allocator="dra"} 2\n' in text
@@ -81,8 +70,8 @@ def test_claim_shared_by_two_pods_splits_its_gpu() -> None:
     a, b = (shared_claim_pod(n, "gpu-test3", "dra-1", "single-gpu") for n in ("pod0", "pod1"))
     c = claim("single-gpu", "gpu-test3", "dra-1", ["gpu-1"], [consumer(a), consumer(b)])
     s = engine([dra_node("dra-1"), two_gpus(), c, a, b], PRICING)
-    assert (gpu(s, a), gpu(s, b)) == (approx(1.75), approx(1.75))
-    conserve(s, "dra-1", [a, b])
+    assert (gpu(s, a), gpu(s, b)) == (exact(1.75), exact(1.75))
+    assert_gpu_conserved(s, "dra-1", [a, b])
 
 
 def test_mig_device_claim_pays_its_compute_slices() -> None:
@@ -96,10 +85,10 @@ def test_mig_device_claim_pays_its_compute_slices() -> None:
             claim("small-mig-1", "gpu-test4", "dra-1", ["gpu-0-mig-1g10gb-0"], [consumer(small)]),
             claim("large-mig-1", "gpu-test4", "dra-1", ["gpu-0-mig-3g40gb-3"], [consumer(large)]), small, large]
     s = engine(objs, PRICING)
-    assert gpu(s, small) == approx(0.5)  # 1/7 x 3.5
-    assert gpu(s, large) == approx(1.5)  # 3/7 x 3.5
-    assert s.node_cost("dra-1").cost["gpu"] == approx(3.5)  # one physical GPU
-    conserve(s, "dra-1", [small, large])
+    assert gpu(s, small) == exact(0.5)  # 1/7 x 3.5
+    assert gpu(s, large) == exact(1.5)  # 3/7 x 3.5
+    assert s.node_cost("dra-1").cost["gpu"] == exact(3.5)  # one physical GPU
+    assert_gpu_conserved(s, "dra-1", [small, large])
 
 
 def test_pod_deleted_while_its_claim_lives_leaves_the_gpu_idle() -> None:
@@ -108,10 +97,10 @@ def test_pod_deleted_while_its_claim_lives_leaves_the_gpu_idle() -> None:
     s = engine([dra_node("dra-1"), two_gpus(), c, a, b], PRICING)
     s.delete("Pod", decode(a))
     s.flush()
-    assert gpu(s, b) == approx(3.5)  # the one pod left holds the whole claim
+    assert gpu(s, b) == exact(3.5)  # the one pod left holds the whole claim
     s.delete("Pod", decode(b))
     s.flush()
-    assert s.node_cost("dra-1").idle["gpu"] == approx(7.0)  # claim still allocated, nobody counted
+    assert s.node_cost("dra-1").idle["gpu"] == exact(7.0)  # claim still allocated, nobody counted
 
 
 def test_deallocated_claim_moves_its_cost_to_idle() -> None:
@@ -120,7 +109,7 @@ def test_deallocated_claim_moves_its_cost_to_idle() -> None:
     s.upsert("ResourceClaim", decode(claim("pod0-gpu-7fz2x", "gpu-test1", "dra-1", [], [])))
     s.flush()
     assert gpu(s, p) == 0.0
-    assert s.node_cost("dra-1").idle["gpu"] == approx(7.0)
+    assert s.node_cost("dra-1").idle["gpu"] == exact(7.0)
     assert "gpucost_pod_gpu_reserved_cost_per_hour{namespace=\"gpu-test1\",pod=\"pod0\"" not in s.render()
 
 
@@ -132,7 +121,7 @@ def test_allocated_but_unreserved_claim_and_admin_access_cost_nothing() -> None:
             claim("pending", "gpu-test5", "dra-1", ["gpu-1"], [])]
     s = engine(objs, PRICING)
     assert (gpu(s, p), gpu(s, q)) == (0.0, 0.0)
-    assert s.node_cost("dra-1").idle["gpu"] == approx(7.0)
+    assert s.node_cost("dra-1").idle["gpu"] == exact(7.0)
 
 
 def test_consumable_capacity_pays_the_fraction_it_consumes() -> None:
@@ -140,7 +129,7 @@ def test_consumable_capacity_pays_the_fraction_it_consumes() -> None:
     p = shared_claim_pod("infer", "llm", "dra-1", "slice-20g")
     c = claim("slice-20g", "llm", "dra-1", ["gpu-0"], [consumer(p)], consumed={"memory": "20Gi"})
     s = engine([dra_node("dra-1"), two_gpus(), c, p], PRICING)
-    assert gpu(s, p) == approx(3.5 / 4)
+    assert gpu(s, p) == exact(3.5 / 4)
 
 
 def test_slice_arriving_after_the_claim_and_a_newer_pool_generation() -> None:
@@ -151,13 +140,13 @@ def test_slice_arriving_after_the_claim_and_a_newer_pool_generation() -> None:
     assert s.node_cost("dra-1").idle.get("gpu", 0.0) == 0.0
     s.upsert("ResourceSlice", decode(two_gpus()))
     s.flush()
-    assert gpu(s, p) == approx(3.5)
+    assert gpu(s, p) == exact(3.5)
     # The driver republishes the pool at generation 2 with one GPU: the old slice stops counting.
     newer = resource_slice("dra-1", [gpu_device("gpu-0", "GPU-4d4e8f0a-0000")], generation=2, name="dra-1-gen2")
     s.upsert("ResourceSlice", decode(newer))
     s.flush()
-    assert s.node_cost("dra-1").cost["gpu"] == approx(3.5)
-    assert gpu(s, p) == approx(3.5)
+    assert s.node_cost("dra-1").cost["gpu"] == exact(3.5)
+    assert gpu(s, p) == exact(3.5)
 
 
 def test_non_gpu_devices_cost_nothing_and_do_not_count_as_gpus() -> None:
@@ -167,7 +156,7 @@ def test_non_gpu_devices_cost_nothing_and_do_not_count_as_gpus() -> None:
             claim("nic", "llm", "dra-1", ["nic-0"], [consumer(p)], driver="mrdma.google.com"), p]
     s = engine(objs, PRICING)
     assert gpu(s, p) == 0.0
-    assert s.node_cost("dra-1").cost["gpu"] == approx(7.0)  # still 2 GPUs
+    assert s.node_cost("dra-1").cost["gpu"] == exact(7.0)  # still 2 GPUs
 
 
 # ------------------------------------------------------------------ HAMi
@@ -182,20 +171,20 @@ def test_hami_vgpus_pay_their_dominant_share() -> None:
     b = hami_pod_requests("b", "node67-4v100", **{"nvidia.com/gpucores": "50", "nvidia.com/gpumem-percentage": "25"})
     c = hami_pod_requests("c", "node67-4v100")
     s = engine([hami_node(), a, b, c], PRICING)
-    assert (gpu(s, a), gpu(s, b), gpu(s, c)) == (approx(0.48828125), approx(1.0), approx(2.0))
-    assert s.node_cost("node67-4v100").cost["gpu"] == approx(4.0)  # 2 GPUs, not 20 slots
-    assert s.node_cost("node67-4v100").idle["gpu"] == approx(4.0 - 0.48828125 - 1.0 - 2.0)
+    assert (gpu(s, a), gpu(s, b), gpu(s, c)) == (exact(0.48828125), exact(1.0), exact(2.0))
+    assert s.node_cost("node67-4v100").cost["gpu"] == exact(4.0)  # 2 GPUs, not 20 slots
+    assert s.node_cost("node67-4v100").idle["gpu"] == exact(4.0 - 0.48828125 - 1.0 - 2.0)
     text = s.render()
     assert 'gpu_model="NVIDIA-V100-PCIE-32GB",vendor="nvidia",sharing="hami",mig_strategy="none",source="hami"' in text
     assert 'gpucost_node_allocator_gpus{node="node67-4v100",allocator="hami"} 2\n' in text
     assert 'gpucost_node_gpu_unit_weight{node="node67-4v100",resource="nvidia.com/gpu"} 0.1\n' in text  # 1 of 10 slots
-    conserve(s, "node67-4v100", [a, b, c])
+    assert_gpu_conserved(s, "node67-4v100", [a, b, c])
 
 
 def test_hami_memory_in_mib_against_the_registered_device() -> None:
     p = hami_pod_requests("m", "node67-4v100", **{"nvidia.com/gpumem": "8192", "nvidia.com/gpucores": "10"})
     s = engine([hami_node(), p], PRICING)
-    assert gpu(s, p) == approx(2.0 * 8192 / 32768)  # memory dominates: 0.25 GPU
+    assert gpu(s, p) == exact(2.0 * 8192 / 32768)  # memory dominates: 0.25 GPU
 
 
 # ------------------------------------------------------------------ KAI
@@ -207,14 +196,14 @@ def test_kai_fractions_and_the_reservation_pod_pay_the_gpu_once() -> None:
     f2 = kai_fractional_pod("f2", "a10g-1", "g-1", **{"gpu-memory": "5757"})
     r = kai_reservation_pod("a10g-1", "g-1")
     s = engine([kai_node(), r, f1, f2], PRICING)
-    assert (gpu(s, f1), gpu(s, f2), gpu(s, r)) == (approx(0.5), approx(0.25), approx(0.25))
-    assert s.node_cost("a10g-1").idle["gpu"] == approx(0.0)
+    assert (gpu(s, f1), gpu(s, f2), gpu(s, r)) == (exact(0.5), exact(0.25), exact(0.25))
+    assert s.node_cost("a10g-1").idle["gpu"] == exact(0.0)
     text = s.render()
     assert 'pod="f1",node="a10g-1",owner_kind="",owner_name="",team="",product="",customer="",resource="gpu-fraction"} 0.5\n' in text
     s.delete("Pod", decode(f1))
     s.flush()
-    assert gpu(s, r) == approx(0.75)
-    conserve(s, "a10g-1", [f2, r])
+    assert gpu(s, r) == exact(0.75)
+    assert_gpu_conserved(s, "a10g-1", [f2, r])
 
 
 # ------------------------------------------------------------------ a mixed node
@@ -231,11 +220,11 @@ def test_device_plugin_dra_and_kai_on_one_node_conserve() -> None:
     objs = [n, resource_slice("mixed", [gpu_device("gpu-0", "GPU-d0"), gpu_device("gpu-1", "GPU-d1")]),
             claim("dra-gpu", "gpu-test1", "mixed", ["gpu-0"], [consumer(dra)]), plugin, dra, frac, reservation]
     s = engine(objs, PRICING)
-    assert s.node_cost("mixed").cost["gpu"] == approx(21.0)
-    assert gpu(s, plugin) == approx(7.0)
-    assert gpu(s, dra) == approx(3.5)
-    assert gpu(s, frac) == approx(0.3 * 3.5)
-    assert gpu(s, reservation) == approx(0.7 * 3.5)
-    assert s.node_cost("mixed").idle["gpu"] == approx(21.0 - 7.0 - 3.5 - 3.5)
-    conserve(s, "mixed", [plugin, dra, frac, reservation])
+    assert s.node_cost("mixed").cost["gpu"] == exact(21.0)
+    assert gpu(s, plugin) == exact(7.0)
+    assert gpu(s, dra) == exact(3.5)
+    assert gpu(s, frac) == exact(0.3 * 3.5)
+    assert gpu(s, reservation) == exact(0.7 * 3.5)
+    assert s.node_cost("mixed").idle["gpu"] == exact(21.0 - 7.0 - 3.5 - 3.5)
+    assert_gpu_conserved(s, "mixed", [plugin, dra, frac, reservation])
     assert A100_80  # the slice's productName is the NVML name of the same model

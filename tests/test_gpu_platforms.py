@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from gpucost.state import CostState
 
-from builders import container, engine, node, pod, pod_key
+from builders import assert_gpu_conserved, container, engine, exact, node, pod, pod_key
 from platform_nodes import (
     aks_nd96asr_mig1g,
     amd_mi300x_cpx,
@@ -38,9 +38,6 @@ gpu_models:
 """
 
 
-def approx(x: float) -> Any:
-    return pytest.approx(x, rel=1e-12, abs=1e-12)
-
 
 def gpu_pod(name: str, node_name: str, resource: str, units: int = 1) -> dict[str, Any]:
     return pod(name, node_name, container(cpu="100m", limits={resource: str(units)}))
@@ -57,12 +54,6 @@ def sample(s: CostState, metric: str, **labels: str) -> float | None:
     return None
 
 
-def conserve(s: CostState, node_name: str, pods: list[dict[str, Any]]) -> None:
-    nc = s.node_cost(node_name)
-    paid = sum(c.gpu for c in (s.pod_cost(pod_key(p)) for p in pods) if c is not None)
-    assert paid + nc.idle["gpu"] == approx(nc.cost["gpu"])
-    assert nc.idle["gpu"] >= 0
-
 
 # ------------------------------------------------------------------ GKE
 
@@ -73,13 +64,13 @@ def test_gke_time_shared_l4_is_one_gpu_not_eight() -> None:
     pods = [gpu_pod(f"infer-{i}", n["metadata"]["name"], "nvidia.com/gpu") for i in range(3)]
     s = engine([n, *pods], PRICING)
     name = n["metadata"]["name"]
-    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [approx(0.1)] * 3
-    assert s.node_cost(name).cost["gpu"] == approx(0.8)
-    assert s.node_cost(name).idle["gpu"] == approx(0.5)  # 0.8 - 3 x 0.1
+    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [exact(0.1)] * 3
+    assert s.node_cost(name).cost["gpu"] == exact(0.8)
+    assert s.node_cost(name).idle["gpu"] == exact(0.5)  # 0.8 - 3 x 0.1
     assert sample(s, "gpucost_node_gpus", node=name) == 1
     assert sample(s, "gpucost_node_gpu_unit_weight", node=name, resource="nvidia.com/gpu") == 0.125
     assert 'gpu_model="NVIDIA-L4",vendor="nvidia",sharing="time-slicing",mig_strategy="none",source="instance_type"' in gpu_info(s, name)
-    conserve(s, name, pods)
+    assert_gpu_conserved(s, name, pods)
 
 
 def test_gke_time_shared_t4_on_n1_counts_gpus_through_the_clients_label() -> None:
@@ -89,8 +80,8 @@ def test_gke_time_shared_t4_on_n1_counts_gpus_through_the_clients_label() -> Non
     p = gpu_pod("nb", n["metadata"]["name"], "nvidia.com/gpu")
     s = engine([n, p], PRICING)
     name = n["metadata"]["name"]
-    assert s.node_cost(name).cost["gpu"] == approx(0.8)
-    assert s.pod_cost(pod_key(p)).gpu == approx(0.1)  # 0.4 / 4
+    assert s.node_cost(name).cost["gpu"] == exact(0.8)
+    assert s.pod_cost(pod_key(p)).gpu == exact(0.1)  # 0.4 / 4
     assert 'gpu_model="NVIDIA-T4",vendor="nvidia",sharing="time-slicing",mig_strategy="none",source="capacity"' in gpu_info(s, name)
     assert "gpucost_gpu_price_defaulted" not in s.render()
 
@@ -116,12 +107,12 @@ def test_gke_mig_partitions(
     pods = [gpu_pod(f"p{i}", "gke-mig", "nvidia.com/gpu") for i in range(reserved)]
     s = engine([n, *pods], PRICING)
     assert sample(s, "gpucost_node_gpus", node="gke-mig") == physical
-    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [approx(per_pod)] * reserved
-    assert s.node_cost("gke-mig").cost["gpu"] == approx(node_gpu)
-    assert s.node_cost("gke-mig").idle["gpu"] == approx(idle)
+    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [exact(per_pod)] * reserved
+    assert s.node_cost("gke-mig").cost["gpu"] == exact(node_gpu)
+    assert s.node_cost("gke-mig").idle["gpu"] == exact(idle)
     assert 'sharing="mig",mig_strategy="single",source="instance_type"' in gpu_info(s, "gke-mig")
     assert sample(s, "gpucost_node_info", node="gke-mig", capacity_type="spot") == 1
-    conserve(s, "gke-mig", pods)
+    assert_gpu_conserved(s, "gke-mig", pods)
 
 
 # ------------------------------------------------------------------ EKS
@@ -137,14 +128,14 @@ def test_bottlerocket_p5_shared_units_are_sixteenths_of_eight_h100s() -> None:
     p = gpu_pod("trainer", name, "nvidia.com/gpu.shared", 2)
     s = engine([n, p])
     nc = s.node_cost(name)
-    assert sum(nc.cost.values()) == approx(55.04)
+    assert sum(nc.cost.values()) == exact(55.04)
     assert nc.cost["gpu"] == pytest.approx(40.293312, rel=1e-9)
     assert s.pod_cost(pod_key(p)).gpu == pytest.approx(2 * 5.036664 / 16, rel=1e-9)
     assert sample(s, "gpucost_node_gpus", node=name) == 8
     assert sample(s, "gpucost_node_gpu_unit_weight", node=name, resource="nvidia.com/gpu.shared") == 0.0625
     assert 'gpu_model="NVIDIA-H100-80GB-HBM3",vendor="nvidia",sharing="inferred",mig_strategy="none",source="instance_type"' in gpu_info(s, name)
     assert sample(s, "gpucost_node_info", node=name, capacity_type="on-demand") == 1
-    conserve(s, name, [p])
+    assert_gpu_conserved(s, name, [p])
 
 
 def test_inferred_ratio_is_overridden_by_gpu_weights() -> None:
@@ -173,8 +164,8 @@ def test_karpenter_labels_count_gpus_when_the_device_plugin_is_down() -> None:
     n = karpenter_p4d_plugin_down()
     name = n["metadata"]["name"]
     s = engine([n], PRICING)
-    assert s.node_cost(name).cost["gpu"] == approx(28.0)
-    assert s.node_cost(name).idle["gpu"] == approx(28.0)
+    assert s.node_cost(name).cost["gpu"] == exact(28.0)
+    assert s.node_cost(name).idle["gpu"] == exact(28.0)
     assert 'gpu_model="NVIDIA-A100-SXM4-40GB",vendor="nvidia",sharing="none",mig_strategy="none",source="labels"' in gpu_info(s, name)
     assert sample(s, "gpucost_node_info", node=name, capacity_type="spot") == 1
 
@@ -188,12 +179,12 @@ def test_aks_mig1g_without_gfd_takes_model_and_count_from_the_vm_size() -> None:
     name = n["metadata"]["name"]
     pods = [gpu_pod(f"w{i}", name, "nvidia.com/mig-1g.5gb") for i in range(10)]
     s = engine([n, *pods], PRICING)
-    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [approx(0.5)] * 10
-    assert s.node_cost(name).cost["gpu"] == approx(28.0)
-    assert s.node_cost(name).idle["gpu"] == approx(23.0)
+    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [exact(0.5)] * 10
+    assert s.node_cost(name).cost["gpu"] == exact(28.0)
+    assert s.node_cost(name).idle["gpu"] == exact(23.0)
     assert 'gpu_model="NVIDIA-A100-SXM4-40GB",vendor="nvidia",sharing="mig",mig_strategy="mixed",source="instance_type"' in gpu_info(s, name)
     assert "gpucost_gpu_price_defaulted" not in s.render()
-    conserve(s, name, pods)
+    assert_gpu_conserved(s, name, pods)
 
 
 def test_aks_mig1g_with_built_in_prices_splits_by_the_a100_price() -> None:
@@ -223,10 +214,10 @@ def test_amd_mi300x_cpx_is_eight_gpus_under_both_naming_strategies(strategy: str
     p = gpu_pod("llm", name, resource, 3)
     s = engine([n, p], PRICING)
     assert sample(s, "gpucost_node_gpus", node=name) == 8
-    assert s.node_cost(name).cost["gpu"] == approx(32.0)
-    assert s.pod_cost(pod_key(p)).gpu == approx(1.5)
+    assert s.node_cost(name).cost["gpu"] == exact(32.0)
+    assert s.pod_cost(pod_key(p)).gpu == exact(1.5)
     assert f'gpu_model="AMD-Instinct-MI300X",vendor="amd",sharing="partitioned",mig_strategy="none",source="{source}"' in gpu_info(s, name)
-    conserve(s, name, [p])
+    assert_gpu_conserved(s, name, [p])
 
 
 def test_amd_mi300a_cpx_has_six_partitions_per_gpu() -> None:

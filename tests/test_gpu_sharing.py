@@ -11,7 +11,7 @@ import pytest
 from gpucost.pricing import PricingConfig, parse_pricing
 from gpucost.state import CostState
 
-from builders import container, engine, node, pod, pod_key
+from builders import assert_gpu_conserved, container, engine, exact, node, pod, pod_key
 
 PRICING = """
 default: {cpu_core_hour: 0.04, memory_gib_hour: 0.005, gpu_hour: 2.0}
@@ -25,19 +25,10 @@ gpu_models:
 """
 
 
-def approx(x: float) -> Any:
-    return pytest.approx(x, rel=1e-12, abs=1e-12)
-
 
 def gpu_pod(name: str, node_name: str, resource: str, units: int | str, **kw: Any) -> dict[str, Any]:
     return pod(name, node_name, container(cpu="100m", limits={resource: str(units)}), **kw)
 
-
-def check_conservation(s: CostState, node_name: str, pods: list[dict[str, Any]]) -> None:
-    nc = s.node_cost(node_name)
-    paid = sum(c.gpu for c in (s.pod_cost(pod_key(p)) for p in pods) if c is not None)
-    assert paid + nc.idle["gpu"] == approx(nc.cost["gpu"])
-    assert nc.idle["gpu"] >= 0
 
 
 def run(objs: list[dict[str, Any]], pricing: str | PricingConfig = PRICING) -> CostState:
@@ -51,12 +42,12 @@ def test_time_slicing_with_four_replicas() -> None:
     pods = [gpu_pod("a", "ts", "nvidia.com/gpu", 1), gpu_pod("b", "ts", "nvidia.com/gpu", 2),
             gpu_pod("c", "ts", "nvidia.com/gpu", 3)]
     s = run([node("ts", labels=labels, extra={"nvidia.com/gpu": "16"}), *pods])
-    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [approx(0.25), approx(0.5), approx(0.75)]
+    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [exact(0.25), exact(0.5), exact(0.75)]
     assert s.pod_cost(pod_key(pods[2])).gpus == {"nvidia.com/gpu": 0.75}
     nc = s.node_cost("ts")
-    assert nc.cost["gpu"] == approx(4.0)  # 4 physical GPUs, not 16
-    assert nc.idle["gpu"] == approx(2.5)  # 4 - 6/4
-    check_conservation(s, "ts", pods)
+    assert nc.cost["gpu"] == exact(4.0)  # 4 physical GPUs, not 16
+    assert nc.idle["gpu"] == exact(2.5)  # 4 - 6/4
+    assert_gpu_conserved(s, "ts", pods)
     text = s.render()
     assert 'gpucost_node_gpus{node="ts"} 4\n' in text
     assert 'sharing="time-slicing",mig_strategy="none",source="labels"' in text
@@ -68,10 +59,10 @@ def test_gpu_shared_rename_by_default() -> None:
     labels = {"nvidia.com/gpu.product": "NVIDIA-A10G", "nvidia.com/gpu.count": "2", "nvidia.com/gpu.replicas": "4"}
     pods = [gpu_pod("a", "sh", "nvidia.com/gpu.shared", 1), gpu_pod("b", "sh", "nvidia.com/gpu.shared", 1)]
     s = run([node("sh", labels=labels, extra={"nvidia.com/gpu.shared": "8"}), *pods])
-    assert s.pod_cost(pod_key(pods[0])).gpu == approx(0.25)
+    assert s.pod_cost(pod_key(pods[0])).gpu == exact(0.25)
     assert s.pod_cost(pod_key(pods[0])).gpus == {"nvidia.com/gpu.shared": 0.25}
-    assert s.node_cost("sh").idle["gpu"] == approx(1.5)  # 2.0 - 0.5
-    check_conservation(s, "sh", pods)
+    assert s.node_cost("sh").idle["gpu"] == exact(1.5)  # 2.0 - 0.5
+    assert_gpu_conserved(s, "sh", pods)
 
 
 def test_mps_replicas() -> None:
@@ -80,9 +71,9 @@ def test_mps_replicas() -> None:
               "nvidia.com/gpu.replicas": "2", "nvidia.com/gpu.sharing-strategy": "mps"}
     p = gpu_pod("a", "mps", "nvidia.com/gpu", 1)
     s = run([node("mps", labels=labels, extra={"nvidia.com/gpu": "2"}), p])
-    assert s.pod_cost(pod_key(p)).gpu == approx(3.5)
+    assert s.pod_cost(pod_key(p)).gpu == exact(3.5)
     assert 'sharing="mps"' in s.render()
-    check_conservation(s, "mps", [p])
+    assert_gpu_conserved(s, "mps", [p])
 
 
 def mig_mixed_node(name: str, capacity: dict[str, str], count: str = "2", product: str = "NVIDIA-A100-SXM4-80GB") -> dict[str, Any]:
@@ -98,14 +89,14 @@ def test_mig_mixed_on_a100_80gb() -> None:
     four = gpu_pod("four", "mig", "nvidia.com/mig-4g.40gb", 1)
     capacity = {"nvidia.com/mig-1g.10gb": "7", "nvidia.com/mig-3g.40gb": "1", "nvidia.com/mig-4g.40gb": "1"}
     s = run([mig_mixed_node("mig", capacity), *ones, three, four])
-    assert s.pod_cost(pod_key(ones[0])).gpu == approx(0.5)  # 1/7 x 3.5
-    assert s.pod_cost(pod_key(three)).gpu == approx(1.5)  # 3/7 x 3.5
-    assert s.pod_cost(pod_key(four)).gpu == approx(2.0)  # 4/7 x 3.5
-    assert s.pod_cost(pod_key(four)).gpus == {"nvidia.com/mig-4g.40gb": approx(4 / 7)}
+    assert s.pod_cost(pod_key(ones[0])).gpu == exact(0.5)  # 1/7 x 3.5
+    assert s.pod_cost(pod_key(three)).gpu == exact(1.5)  # 3/7 x 3.5
+    assert s.pod_cost(pod_key(four)).gpu == exact(2.0)  # 4/7 x 3.5
+    assert s.pod_cost(pod_key(four)).gpus == {"nvidia.com/mig-4g.40gb": exact(4 / 7)}
     nc = s.node_cost("mig")
-    assert nc.cost["gpu"] == approx(7.0)
-    assert nc.idle["gpu"] == approx(0.5)  # the one unreserved 1g slice
-    check_conservation(s, "mig", [*ones, three, four])
+    assert nc.cost["gpu"] == exact(7.0)
+    assert nc.idle["gpu"] == exact(0.5)  # the one unreserved 1g slice
+    assert_gpu_conserved(s, "mig", [*ones, three, four])
     assert 'sharing="mig",mig_strategy="mixed",source="labels"' in s.render()
 
 
@@ -113,7 +104,7 @@ def test_mig_media_extension_profile() -> None:
     # nvidia.com/mig-1g.10gb.me is still one compute slice.
     p = gpu_pod("me", "mig", "nvidia.com/mig-1g.10gb.me", 1)
     s = run([mig_mixed_node("mig", {"nvidia.com/mig-1g.10gb.me": "1"}, count="1"), p])
-    assert s.pod_cost(pod_key(p)).gpu == approx(0.5)
+    assert s.pod_cost(pod_key(p)).gpu == exact(0.5)
 
 
 def test_mig_layout_that_strands_compute() -> None:
@@ -121,9 +112,9 @@ def test_mig_layout_that_strands_compute() -> None:
     # so 3/7 of the GPU (1.5 $/h) stays idle and nobody is overcharged.
     pods = [gpu_pod(f"p{i}", "mig", "nvidia.com/mig-1g.20gb", 1) for i in range(4)]
     s = run([mig_mixed_node("mig", {"nvidia.com/mig-1g.20gb": "4"}, count="1"), *pods])
-    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [approx(0.5)] * 4
-    assert s.node_cost("mig").idle["gpu"] == approx(1.5)
-    check_conservation(s, "mig", pods)
+    assert [s.pod_cost(pod_key(p)).gpu for p in pods] == [exact(0.5)] * 4
+    assert s.node_cost("mig").idle["gpu"] == exact(1.5)
+    assert_gpu_conserved(s, "mig", pods)
 
 
 def test_mig_single_strategy() -> None:
@@ -133,12 +124,12 @@ def test_mig_single_strategy() -> None:
               "nvidia.com/mig.strategy": "single"}
     pods = [gpu_pod("a", "single", "nvidia.com/gpu", 1), gpu_pod("b", "single", "nvidia.com/gpu", 2)]
     s = run([node("single", labels=labels, extra={"nvidia.com/gpu": "4"}), *pods])
-    assert s.pod_cost(pod_key(pods[0])).gpu == approx(1.5)
-    assert s.pod_cost(pod_key(pods[1])).gpu == approx(3.0)
+    assert s.pod_cost(pod_key(pods[0])).gpu == exact(1.5)
+    assert s.pod_cost(pod_key(pods[1])).gpu == exact(3.0)
     nc = s.node_cost("single")
-    assert nc.cost["gpu"] == approx(7.0)
-    assert nc.idle["gpu"] == approx(2.5)  # 7 - 4.5: a 3g.40gb unit unused plus 1 stranded slice per GPU
-    check_conservation(s, "single", pods)
+    assert nc.cost["gpu"] == exact(7.0)
+    assert nc.idle["gpu"] == exact(2.5)  # 7 - 4.5: a 3g.40gb unit unused plus 1 stranded slice per GPU
+    assert_gpu_conserved(s, "single", pods)
     assert 'gpu_model="NVIDIA-A100-SXM4-80GB",vendor="nvidia",sharing="mig",mig_strategy="single"' in s.render()
 
 
@@ -146,8 +137,8 @@ def test_a30_has_four_compute_slices() -> None:
     # A30 (2.0 $/h): 2g.12gb is 2 of 4 slices = 1.0 $/h.
     p = gpu_pod("p", "a30", "nvidia.com/mig-2g.12gb", 1)
     s = run([mig_mixed_node("a30", {"nvidia.com/mig-2g.12gb": "2"}, count="1", product="NVIDIA-A30"), p])
-    assert s.pod_cost(pod_key(p)).gpu == approx(1.0)
-    check_conservation(s, "a30", [p])
+    assert s.pod_cost(pod_key(p)).gpu == exact(1.0)
+    assert_gpu_conserved(s, "a30", [p])
 
 
 def test_amd_whole_and_partitioned() -> None:
@@ -160,12 +151,12 @@ def test_amd_whole_and_partitioned() -> None:
         node("mi300x", labels=amd_labels, extra={"amd.com/gpu": "8"}), whole,
         node("mi300x-cpx", labels=amd_labels, extra={"amd.com/cpx_nps4": "64"}), part,
     ])
-    assert s.pod_cost(pod_key(whole)).gpu == approx(12.0)
-    assert s.node_cost("mi300x").idle["gpu"] == approx(20.0)
-    assert s.pod_cost(pod_key(part)).gpu == approx(1.0)
-    assert s.node_cost("mi300x-cpx").cost["gpu"] == approx(32.0)  # 64 x 1/8 = 8 GPUs
-    check_conservation(s, "mi300x", [whole])
-    check_conservation(s, "mi300x-cpx", [part])
+    assert s.pod_cost(pod_key(whole)).gpu == exact(12.0)
+    assert s.node_cost("mi300x").idle["gpu"] == exact(20.0)
+    assert s.pod_cost(pod_key(part)).gpu == exact(1.0)
+    assert s.node_cost("mi300x-cpx").cost["gpu"] == exact(32.0)  # 64 x 1/8 = 8 GPUs
+    assert_gpu_conserved(s, "mi300x", [whole])
+    assert_gpu_conserved(s, "mi300x-cpx", [part])
     text = s.render()
     assert 'gpucost_node_gpu_info{node="mi300x-cpx",gpu_model="AMD-Instinct-MI300X",vendor="amd",sharing="partitioned"' in text  # canonical name
     assert "gpucost_gpu_price_defaulted" not in text
@@ -176,8 +167,8 @@ def test_intel_model_from_device_id() -> None:
     labels = {"gpu.intel.com/device-id.0380-0bd5.present": "true"}
     p = gpu_pod("p", "intel", "gpu.intel.com/i915", 2)
     s = run([node("intel", labels=labels, extra={"gpu.intel.com/i915": "4"}), p])
-    assert s.pod_cost(pod_key(p)).gpu == approx(3.0)
-    assert s.node_cost("intel").idle["gpu"] == approx(3.0)
+    assert s.pod_cost(pod_key(p)).gpu == exact(3.0)
+    assert s.node_cost("intel").idle["gpu"] == exact(3.0)
     assert 'vendor="intel"' in s.render()
 
 
@@ -186,7 +177,7 @@ def test_device_plugin_down_costs_all_gpus_as_idle() -> None:
     labels = {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3", "nvidia.com/gpu.count": "8"}
     s = run([node("down", labels=labels)])
     nc = s.node_cost("down")
-    assert (nc.cost["gpu"], nc.idle["gpu"]) == (approx(56.0), approx(56.0))
+    assert (nc.cost["gpu"], nc.idle["gpu"]) == (exact(56.0), exact(56.0))
 
 
 def test_instance_type_knows_gpus_when_nothing_else_does() -> None:
@@ -204,9 +195,9 @@ def test_unhealthy_gpu_is_idle() -> None:
     labels = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
     pods = [gpu_pod("a", "sick", "nvidia.com/gpu", 4), gpu_pod("b", "sick", "nvidia.com/gpu", 3)]
     s = run([node("sick", labels=labels, extra={"nvidia.com/gpu": "8"}, alloc_extra={"nvidia.com/gpu": "7"}), *pods])
-    assert s.pod_cost(pod_key(pods[0])).gpu == approx(14.0)
-    assert s.node_cost("sick").idle["gpu"] == approx(3.5)
-    check_conservation(s, "sick", pods)
+    assert s.pod_cost(pod_key(pods[0])).gpu == exact(14.0)
+    assert s.node_cost("sick").idle["gpu"] == exact(3.5)
+    assert_gpu_conserved(s, "sick", pods)
 
 
 def test_two_models_two_prices() -> None:
@@ -217,14 +208,14 @@ def test_two_models_two_prices() -> None:
         node("a100", labels={"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}, extra={"nvidia.com/gpu": "8"}), a,
         node("h100", labels={"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}, extra={"nvidia.com/gpu": "8"}), h,
     ])
-    assert (s.pod_cost(pod_key(a)).gpu, s.pod_cost(pod_key(h)).gpu) == (approx(3.5), approx(7.0))
+    assert (s.pod_cost(pod_key(a)).gpu, s.pod_cost(pod_key(h)).gpu) == (exact(3.5), exact(7.0))
 
 
 def test_unknown_model_priced_by_default_and_flagged() -> None:
     # NVIDIA-B300 is in no table: default.gpu_hour (2.0) applies and the node is flagged.
     labels = {"nvidia.com/gpu.product": "NVIDIA-B300"}
     s = run([node("new", labels=labels, extra={"nvidia.com/gpu": "8"})], PRICING + "builtin_catalog: false\n")
-    assert s.node_cost("new").cost["gpu"] == approx(16.0)
+    assert s.node_cost("new").cost["gpu"] == exact(16.0)
     assert 'gpucost_gpu_price_defaulted{node="new",gpu_model="NVIDIA-B300"} 1\n' in s.render()
 
 
@@ -238,8 +229,8 @@ def test_weights_overridden_by_resource_name_and_mig_profile() -> None:
         node("t", labels={"nvidia.com/gpu.product": "NVIDIA-A10G", "nvidia.com/gpu.count": "1", "nvidia.com/gpu.replicas": "4"},
              extra={"nvidia.com/gpu.shared": "4"}), shared,
     ], parse_pricing(pricing, "p.yaml"))
-    assert s.pod_cost(pod_key(mig)).gpu == approx(3.5 / 8)
-    assert s.pod_cost(pod_key(shared)).gpu == approx(0.5)
+    assert s.pod_cost(pod_key(mig)).gpu == exact(3.5 / 8)
+    assert s.pod_cost(pod_key(shared)).gpu == exact(0.5)
 
 
 def test_nvml_inventory_wins_over_labels() -> None:
@@ -251,8 +242,8 @@ def test_nvml_inventory_wins_over_labels() -> None:
     state.upsert("Node", decode(node("me", labels=labels, extra={"nvidia.com/gpu": "4"})))
     state.upsert("Node", decode(node("other", labels=labels, extra={"nvidia.com/gpu": "8"})))
     state.flush()
-    assert state.node_cost("me").cost["gpu"] == approx(14.0)  # 4 x 3.5
-    assert state.node_cost("other").cost["gpu"] == approx(56.0)  # 8 x 7.0 from labels
+    assert state.node_cost("me").cost["gpu"] == exact(14.0)  # 4 x 3.5
+    assert state.node_cost("other").cost["gpu"] == exact(56.0)  # 8 x 7.0 from labels
     text = state.render()
     assert 'gpucost_node_gpu_info{node="me",gpu_model="NVIDIA-A100-SXM4-80GB",vendor="nvidia",sharing="none",mig_strategy="none",source="nvml"} 1' in text
 
@@ -272,14 +263,14 @@ def test_nvml_fake_machine_drives_pricing_and_falls_back_on_errors(caplog: pytes
     labels = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "2"}
     state.upsert("Node", decode(node("me", labels=labels)))
     state.flush()
-    assert state.node_cost("me").cost["gpu"] == approx(56.0)  # 8 H100 x 7.0
+    assert state.node_cost("me").cost["gpu"] == exact(56.0)  # 8 H100 x 7.0
     # The driver goes away: the last good inventory stays, the error is counted and logged once.
     fake.driver_not_loaded()
     assert inventory.refresh() is False
     assert inventory.refresh() is False
     state.refresh_nodes()
     state.flush()
-    assert state.node_cost("me").cost["gpu"] == approx(56.0)
+    assert state.node_cost("me").cost["gpu"] == exact(56.0)
     assert len([r for r in caplog.records if "driver_not_loaded" in r.getMessage()]) == 1
     assert inventory.source.errors["driver_not_loaded"] == 2
     # A fresh process that never read NVML falls back to the labels: 2 x A100 at 3.5.
@@ -288,5 +279,5 @@ def test_nvml_fake_machine_drives_pricing_and_falls_back_on_errors(caplog: pytes
     state2 = CostState(parse_pricing(PRICING, "p.yaml"), nvml_inventory=cold)
     state2.upsert("Node", decode(node("me", labels=labels)))
     state2.flush()
-    assert state2.node_cost("me").cost["gpu"] == approx(7.0)
+    assert state2.node_cost("me").cost["gpu"] == exact(7.0)
     assert 'source="labels"' in state2.render()
