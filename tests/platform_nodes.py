@@ -152,3 +152,17 @@ def gfd_old_names(name: str, product: str, count: int) -> dict[str, Any]:
                 "nvidia.com/gpu.family": "ampere"},
         extra={"nvidia.com/gpu": str(count)},
     )
+
+
+def intel_max_1550_shared(shared_dev_num: int) -> dict[str, Any]:
+    """Intel device plugins for Kubernetes, GPU plugin "Labels": NFD rules for data center GPUs
+    add gpu.intel.com/device.count, gpu.intel.com/family and gpu.intel.com/product (Max 1550:
+    device.count=2, family=Max_Series, product=Max_1550). With -shared-dev-num N the plugin
+    advertises N gpu.intel.com/i915 units per GPU, and no label says N."""
+    return node(
+        "intel-max-0", cpu="112", memory="512Gi",
+        labels={"gpu.intel.com/device.count": "2", "gpu.intel.com/family": "Max_Series",
+                "gpu.intel.com/product": "Max_1550",
+                "gpu.intel.com/device-id.0380-0bd5.present": "true"},
+        extra={"gpu.intel.com/i915": str(2 * shared_dev_num)},
+    )

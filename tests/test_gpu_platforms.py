@@ -21,6 +21,7 @@ from platform_nodes import (
     gke_mig,
     gke_timeshared_l4,
     gke_timeshared_n1_t4,
+    intel_max_1550_shared,
     karpenter_p4d_plugin_down,
 )
 
@@ -41,6 +42,12 @@ gpu_models:
 
 def gpu_pod(name: str, node_name: str, resource: str, units: int = 1) -> dict[str, Any]:
     return pod(name, node_name, container(cpu="100m", limits={resource: str(units)}))
+
+
+def gpu_pod_cost(s: CostState, p: dict[str, Any]) -> float:
+    cost = s.pod_cost(pod_key(p))
+    assert cost is not None
+    return cost.gpu
 
 
 def gpu_info(s: CostState, name: str) -> str:
@@ -225,6 +232,20 @@ def test_amd_mi300a_cpx_has_six_partitions_per_gpu() -> None:
     s = engine([node("apu", labels=labels, extra={"amd.com/gpu": "24"})], "gpu_models: {AMD-Instinct-MI300A: 3.0}\n")
     assert sample(s, "gpucost_node_gpus", node="apu") == 4  # 24 / 6
     assert sample(s, "gpucost_node_gpu_unit_weight", node="apu", resource="amd.com/gpu") == pytest.approx(1 / 6)
+
+
+# ------------------------------------------------------------------ Intel
+
+
+def test_intel_shared_devices_are_inferred_from_the_device_count() -> None:
+    # 2 x Max 1550 at 1.5 $/h; shared-dev-num 4 advertises 8 units: each 1/4 GPU = 0.375.
+    n = intel_max_1550_shared(4)
+    p = gpu_pod("xpu", "intel-max-0", "gpu.intel.com/i915", 3)
+    s = engine([n, p], "gpu_models: {Intel-Data-Center-GPU-Max-1550: 1.5}\n")
+    assert s.node_cost("intel-max-0").cost["gpu"] == exact(3.0)
+    assert gpu_pod_cost(s, p) == exact(3 * 0.375)
+    assert 'gpu_model="Intel-Data-Center-GPU-Max-1550",vendor="intel",sharing="inferred",mig_strategy="none",source="labels"' in gpu_info(s, "intel-max-0")
+    assert sample(s, "gpucost_node_gpu_unit_weight", node="intel-max-0", resource="gpu.intel.com/i915") == 0.25
 
 
 # ------------------------------------------------------------------ model names
