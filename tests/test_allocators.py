@@ -228,3 +228,22 @@ def test_device_plugin_dra_and_kai_on_one_node_conserve() -> None:
     assert s.node_cost("mixed").idle["gpu"] == exact(21.0 - 7.0 - 3.5 - 3.5)
     assert_gpu_conserved(s, "mixed", [plugin, dra, frac, reservation])
     assert A100_80  # the slice's productName is the NVML name of the same model
+
+
+def test_snapshot_files_carry_claims_and_slices(tmp_path: Any) -> None:
+    # `kubectl get nodes,pods,resourceclaims,resourceslices -A -o json` as one List.
+    import json
+    import subprocess
+    import sys
+
+    p = template_pod("pod0", "gpu-test1", "dra-1", "pod0-gpu-7fz2x")
+    items = [dra_node("dra-1"), two_gpus(), claim("pod0-gpu-7fz2x", "gpu-test1", "dra-1", ["gpu-0"], [consumer(p)]), p]
+    (tmp_path / "cluster.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    (tmp_path / "pricing.yaml").write_text(PRICING)
+    out = subprocess.run(
+        [sys.executable, "-m", "gpucost", "--from-file", str(tmp_path / "cluster.json"),
+         "--pricing-file", str(tmp_path / "pricing.yaml"), "--once"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    line = next(x for x in out.splitlines() if x.startswith('gpucost_pod_gpu_reserved_cost_per_hour{namespace="gpu-test1",pod="pod0"'))
+    assert float(line.rsplit(" ", 1)[1]) == exact(3.5)
