@@ -247,3 +247,10 @@ def test_snapshot_files_carry_claims_and_slices(tmp_path: Any) -> None:
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith('gpucost_pod_gpu_reserved_cost_per_hour{namespace="gpu-test1",pod="pod0"'))
     assert float(line.rsplit(" ", 1)[1]) == exact(3.5)
+
+
+def test_cluster_files_apply_every_kind_they_can_hold() -> None:
+    from gpucost.cli import APPLY_ORDER
+    from gpucost.objects import KINDS
+
+    assert sorted(APPLY_ORDER) == sorted(KINDS)

@@ -33,7 +33,8 @@ DEFAULT_TELEMETRY_PATH = "/metrics"
 #: Paths the server answers itself; the metrics cannot move onto one of them.
 _RESERVED_PATHS = ("/", "/healthz", "/readyz")
 #: Apply order: owners and namespaces first so pods render with their labels at once.
-APPLY_ORDER = ("Namespace", "ReplicaSet", "Job", "Node", "Pod")
+#: Every kind a cluster file may hold (objects.KINDS), in an order that costs each pod once.
+APPLY_ORDER = ("Namespace", "ReplicaSet", "Job", "ResourceSlice", "Node", "ResourceClaim", "Pod")
 
 
 class UsageError(Exception):
@@ -183,6 +184,8 @@ def apply_snapshot(state: CostState, snap: Snapshot, node_name: str | None = Non
             objs = [n for n in objs if n.metadata.name == node_name]
         elif node_name and kind == "Pod":
             objs = [p for p in objs if p.spec.node_name == node_name]
+        elif node_name and kind == "ResourceSlice":
+            objs = [s for s in objs if s.spec.node_name == node_name]
         for obj in objs:
             state.upsert(kind, obj)
     state.flush()
