@@ -52,6 +52,8 @@ API: dict[str, tuple[str, str]] = {
     "DaemonSet": ("apps/v1", "DaemonSetList"),
     "CronJob": ("batch/v1", "CronJobList"),
     "PyTorchJob": ("kubeflow.org/v1", "PyTorchJobList"),
+    "ResourceClaim": ("resource.k8s.io/v1", "ResourceClaimList"),
+    "ResourceSlice": ("resource.k8s.io/v1", "ResourceSliceList"),
 }
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -71,18 +73,25 @@ class Cluster:
     replicasets: list[Obj]
     jobs: list[Obj]
     workloads: list[Obj] = field(default_factory=list)
+    #: DRA objects (``generate(..., dra=True)``, see bench/synth_dra.py); empty otherwise.
+    resourceclaims: list[Obj] = field(default_factory=list)
+    resourceslices: list[Obj] = field(default_factory=list)
     #: The resourceVersion a List of any kind returns: the newest object's.
     resource_version: str = "0"
 
     def lists(self) -> dict[str, tuple[str, list[Obj]]]:
-        """The watched resources: plural name -> (kind, items)."""
-        return {
+        """The watched resources: plural name -> (kind, items); DRA kinds when the cluster has them."""
+        out = {
             "nodes": ("Node", self.nodes),
             "pods": ("Pod", self.pods),
             "namespaces": ("Namespace", self.namespaces),
             "replicasets": ("ReplicaSet", self.replicasets),
             "jobs": ("Job", self.jobs),
         }
+        if self.resourceclaims or self.resourceslices:
+            out["resourceclaims"] = ("ResourceClaim", self.resourceclaims)
+            out["resourceslices"] = ("ResourceSlice", self.resourceslices)
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -3369,10 +3378,12 @@ def _cpu_workloads(b: _Builder) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def generate(pods: int, nodes: int | None = None, seed: int = 0) -> Cluster:
+def generate(pods: int, nodes: int | None = None, seed: int = 0, *, dra: bool = False) -> Cluster:
     """Build a cluster of exactly ``pods`` pods on ``nodes`` nodes (default pods // 30, at least 1).
 
-    Same arguments, same objects, same bytes.
+    Same arguments, same objects, same bytes. With ``dra``, GPUs are allocated through Dynamic
+    Resource Allocation instead of device plugins: one ResourceClaim per GPU pod, one
+    ResourceSlice per GPU node (bench/synth_dra.py).
 
     The result is moved to the garbage collector's permanent generation (gc.freeze()): at
     150,000 pods it holds about 4 million tracked dicts and lists, and every later collection would
@@ -3384,6 +3395,10 @@ def generate(pods: int, nodes: int | None = None, seed: int = 0) -> Cluster:
     n_nodes = max(pods // 30, 1) if nodes is None else nodes
     with _gc_paused():
         cluster = _generate(pods, n_nodes, seed)
+        if dra:
+            from bench.synth_dra import to_dra  # it builds on this module
+
+            cluster = to_dra(cluster)
         gc.freeze()
     return cluster
 
@@ -3556,12 +3571,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pods", type=int, default=10_000)
     parser.add_argument("--nodes", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dra", action="store_true", help="GPUs through DRA claims and slices")
     parser.add_argument(
         "--out", type=Path, default=None, help="directory for kubectl-style List files"
     )
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
-    cluster = generate(args.pods, args.nodes, args.seed)
+    cluster = generate(args.pods, args.nodes, args.seed, dra=args.dra)
     built = time.perf_counter() - t0
     print(
         f"generated {len(cluster.pods)} pods on {len(cluster.nodes)} nodes in {built:.1f}s "

@@ -1,19 +1,29 @@
 """Regenerate the built-in regional catalog (exporter/gpucost/data/catalog.csv.gz).
 
-    python scripts/gen_catalog.py                         # from scripts/catalog_sources/
-    python scripts/gen_catalog.py --skypilot aws=vms.csv  # add a SkyPilot catalog file
+    python scripts/gen_catalog.py                      # from scripts/catalog_sources/
+    python scripts/gen_catalog.py extract LAYOUT UPSTREAM OUT
+                                                       # cut an upstream file down to the kept families
 
-Sources (see scripts/catalog_sources/README.md):
-- hand-copied list prices with source and date per row (`list_prices.csv`);
-- SkyPilot catalog files (skypilot-org/skypilot-catalog `catalogs/v7/aws/vms.csv` layout:
-  InstanceType, ..., Price, SpotPrice, Region, AvailabilityZone): on-demand price per region,
-  spot price = median of the region's zones. Only instance families given by --families are
-  kept (default: the GPU, accelerator and general-purpose families users run beside them).
-GCP and Azure SkyPilot files list GPUs apart from hosts; only AWS layout is read here, and GCP
-and Azure prices come from `list_prices.csv` until their host + GPU rows are summed.
+Every input is a file of scripts/catalog_sources/ in its publisher's own layout, cut down to
+the instance families kept (`extract` does the cutting, so a refresh is: fetch the upstream
+file, extract, regenerate). SOURCES below names each file's repository, commit and date, and
+scripts/catalog_sources/README.md says where the publishers got the prices. Layouts read:
 
-The output is deterministic (sorted, gzip mtime 0), so a rerun on the same inputs changes
-nothing in git.
+- `list`: hand-copied rows with their own source and date (`list_prices.csv`);
+- `karpenter-aws`: karpenter-provider-aws `zz_generated.pricing_aws.go`, on-demand $/h by
+  region from the AWS Price List API;
+- `karpenter-azure`: karpenter-provider-azure `zz_generated.pricing.go`, on-demand $/h (Linux)
+  by region from the Azure Retail Prices API;
+- `karpenter-gcp`: karpenter-provider-gcp `initial-prices.json`, on-demand and spot $/h of
+  whole machine types by region from the Cloud Billing Catalog API;
+- `gce-gpus`: kubernetes/autoscaler `gce_price_info.go` `gpuPrices`, $/h per GPU attached to
+  an N1 machine (rows named by the GKE accelerator, `nvidia-tesla-t4`);
+- `skypilot-aws`: skypilot-catalog `catalogs/v7/aws/vms.csv`, on-demand price per region and
+  spot price per zone (spot = the median of the region's zones).
+
+Sources are read in SOURCES order and the first to price an (instance type, region, capacity
+type) wins: hand-copied list prices, then the providers' APIs, then SkyPilot. The output is
+deterministic (sorted, gzip mtime 0), so a rerun on the same inputs changes nothing in git.
 """
 
 from __future__ import annotations
@@ -22,45 +32,163 @@ import argparse
 import csv
 import gzip
 import io
+import json
 import re
 import statistics
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = REPO / "scripts" / "catalog_sources"
+SOURCES_DIR = REPO / "scripts" / "catalog_sources"
 OUTPUT = REPO / "exporter" / "gpucost" / "data" / "catalog.csv.gz"
 COLUMNS = ("provider", "instance_type", "region", "capacity_type", "hourly", "vcpus", "memory_gib", "gpus",
            "source", "date")
-#: AWS families kept from a SkyPilot file: GPU and accelerator nodes, and general purpose ones.
-DEFAULT_FAMILIES = r"^(p3|p3dn|p4d|p4de|p5|p5e|p5en|p6-b200|g4dn|g4ad|g5|g5g|g6|g6e|inf2|trn1|trn1n|trn2|m5|m6i|m7i|c5|c6i|c7i|r5|r5a|r6i)\."
+
+#: Instance types kept, per provider: every GPU and accelerator family, and the general-purpose
+#: families clusters run beside them.
+FAMILIES = {
+    "aws": re.compile(
+        r"^(p3|p3dn|p4d|p4de|p5|p5e|p5en|p6-b200|p6-b300|g4dn|g4ad|g5|g5g|g6|g6e|g6f|gr6|g7|g7e"
+        r"|inf2|trn1|trn1n|trn2|m5|m6i|m7i|c5|c6i|c7i|r5|r5a|r6i)\.[0-9a-z]+$"),
+    "gcp": re.compile(
+        r"^(a2-(high|mega|ultra)gpu-\d+g|a3-(high|mega|edge|ultra)gpu-\d+g|a4x?-highgpu-\d+g|g2-standard-\d+"
+        r"|g4-standard-\d+|n1-(standard|highmem)-\d+|n2-standard-\d+|n2d-standard-\d+|e2-standard-\d+"
+        r"|c3-standard-\d+|n4-standard-\d+)$"),
+    # RTXPRO6000BSE_v6 sizes are left out: their retail rows price larger sizes at or below
+    # smaller ones (NC288ds = NC256ds = 11.0 in eastus), which no published page confirms.
+    "azure": re.compile(
+        r"^Standard_(N(C|D|V)\d+[a-z]*(_[A-Z0-9]+)*(_v\d)?|D\d+(a|d)?s_v5|E\d+a?s_v5)$"),
+}
+#: GKE accelerator names priced per GPU on N1 machines.
+GCE_GPUS = re.compile(r"^nvidia-tesla-(t4|p4|v100|p100)$")
 
 
-def read_list_prices(path: Path) -> list[dict[str, str]]:
-    lines = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+@dataclass(frozen=True)
+class Source:
+    file: str  # in scripts/catalog_sources/
+    layout: str
+    label: str  # the rows' `source`: repository@commit
+    date: str  # when the publisher generated the prices (YYYY-MM-DD)
+
+
+SOURCES = (
+    Source("list_prices.csv", "list", "", ""),
+    Source("karpenter_aws.go", "karpenter-aws", "karpenter-provider-aws@1d927085", "2026-07-20"),
+    Source("karpenter_gcp.json", "karpenter-gcp", "karpenter-provider-gcp@417f047b", "2026-08-03"),
+    Source("karpenter_azure.go", "karpenter-azure", "karpenter-provider-azure@352646f5", "2026-06-18"),
+    Source("gce_gpus.go", "gce-gpus", "kubernetes-autoscaler@55c37cd5", "2020-07-15"),
+    Source("skypilot_aws.csv", "skypilot-aws", "skypilot-catalog-v7-aws@001367d2", "2026-11-30"),
+)
+
+
+@dataclass(frozen=True)
+class Price:
+    """One price as a layout states it, before source and date are attached."""
+
+    provider: str
+    instance_type: str
+    region: str
+    capacity_type: str
+    hourly: float
+    vcpus: str = ""
+    memory_gib: str = ""
+    gpus: str = ""
+
+
+_ENTRY = re.compile(r'"([^"]+)":\s*([0-9.]+)')
+
+
+def read_karpenter_aws(text: str) -> Iterator[Price]:
+    region = ""
+    for line in text.splitlines():
+        if m := re.match(r'\s*"([a-z0-9-]+)":\s*\{', line):
+            region = m[1]
+            continue
+        for itype, price in _ENTRY.findall(line):
+            if region and FAMILIES["aws"].match(itype):
+                yield Price("aws", itype, region, "on-demand", float(price))
+
+
+def read_karpenter_azure(text: str) -> Iterator[Price]:
+    region = ""
+    for line in text.splitlines():
+        if m := re.search(r'initialOnDemandPrices\["([a-z0-9]+)"\]', line):
+            region = m[1]
+            continue
+        for sku, price in _ENTRY.findall(line):
+            if region and FAMILIES["azure"].match(sku) and float(price) > 0:
+                yield Price("azure", sku, region, "on-demand", float(price))
+
+
+def read_karpenter_gcp(text: str) -> Iterator[Price]:
+    for region, by_capacity in json.loads(text)["prices"].items():
+        for key, capacity in (("on_demand", "on-demand"), ("spot", "spot")):
+            for mtype, price in by_capacity.get(key, {}).items():
+                if FAMILIES["gcp"].match(mtype) and price > 0:
+                    # Accelerator-optimized names end in the GPU count (a3-highgpu-8g).
+                    gpus = m[1] if (m := re.search(r"-(\d+)g$", mtype)) else ""
+                    yield Price("gcp", mtype, region, capacity, float(price), gpus=gpus)
+
+
+def read_gce_gpus(text: str) -> Iterator[Price]:
+    """On-demand $/h per attached GPU (`gpuPrices`); the file's preemptible figures date from
+    2020 and Spot GPU prices have changed monthly since, so they are not kept. The figures are
+    us-central1's (GCP's GPU price page lists the same there)."""
+    body = re.search(r"gpuPrices = map\[string\]float64\{(.*?)\}", text, re.S)
+    for name, price in _ENTRY.findall(body[1] if body else ""):
+        if GCE_GPUS.match(name) and float(price) > 0:
+            yield Price("gcp", name, "us-central1", "on-demand", float(price), gpus="1")
+
+
+def read_skypilot_aws(text: str) -> Iterator[Price]:
+    zones: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        if FAMILIES["aws"].match(row["InstanceType"]):
+            zones.setdefault((row["InstanceType"], row["Region"]), []).append(row)
+    for (itype, region), rows in sorted(zones.items()):
+        first = rows[0]
+        shape = {"vcpus": f"{float(first['vCPUs']):g}", "memory_gib": f"{float(first['MemoryGiB']):g}",
+                 "gpus": f"{float(first['AcceleratorCount']):g}" if first["AcceleratorCount"] else "0"}
+        prices = {float(r["Price"]) for r in rows if r["Price"]}
+        if len(prices) == 1:  # one on-demand price per region, whatever the zone
+            yield Price("aws", itype, region, "on-demand", prices.pop(), **shape)
+        spots = [float(r["SpotPrice"]) for r in rows if r["SpotPrice"]]
+        if spots:
+            yield Price("aws", itype, region, "spot", float(f"{statistics.median(spots):.6g}"), **shape)
+
+
+READERS = {
+    "karpenter-aws": read_karpenter_aws,
+    "karpenter-azure": read_karpenter_azure,
+    "karpenter-gcp": read_karpenter_gcp,
+    "gce-gpus": read_gce_gpus,
+    "skypilot-aws": read_skypilot_aws,
+}
+
+
+def read_list_prices(text: str) -> list[dict[str, str]]:
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     return [dict(row) for row in csv.DictReader(lines)]
 
 
-def read_skypilot_aws(path: Path, families: re.Pattern[str], source: str, date: str) -> list[dict[str, str]]:
-    """On-demand and spot rows per (instance type, region) from SkyPilot's AWS layout."""
-    zones: dict[tuple[str, str], list[dict[str, str]]] = {}
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            if families.search(row["InstanceType"]):
-                zones.setdefault((row["InstanceType"], row["Region"]), []).append(row)
-    out = []
-    for (itype, region), rows in sorted(zones.items()):
-        first = rows[0]
-        gpus = str(int(float(first["AcceleratorCount"]))) if first["AcceleratorCount"] else "0"
-        common = {"provider": "aws", "instance_type": itype, "region": region,
-                  "vcpus": str(int(float(first["vCPUs"]))), "memory_gib": str(float(first["MemoryGiB"])).removesuffix(".0"),
-                  "gpus": gpus, "source": source, "date": date}
-        prices = {float(r["Price"]) for r in rows if r["Price"]}
-        if len(prices) == 1:  # one on-demand price per region, whatever the zone
-            out.append({**common, "capacity_type": "on-demand", "hourly": f"{prices.pop():g}"})
-        spots = [float(r["SpotPrice"]) for r in rows if r["SpotPrice"]]
-        if spots:
-            out.append({**common, "capacity_type": "spot", "hourly": f"{statistics.median(spots):.6g}"})
-    return out
+def collect(sources_dir: Path = SOURCES_DIR) -> list[dict[str, str]]:
+    """Every row, first source first; an (instance type, region, capacity type) that an
+    earlier source priced is not taken again."""
+    rows: dict[tuple[str, str, str], dict[str, str]] = {}
+    for src in SOURCES:
+        text = (sources_dir / src.file).read_text()
+        if src.layout == "list":
+            found = read_list_prices(text)
+        else:
+            found = [{"provider": p.provider, "instance_type": p.instance_type, "region": p.region,
+                      "capacity_type": p.capacity_type, "hourly": repr(p.hourly), "vcpus": p.vcpus,
+                      "memory_gib": p.memory_gib, "gpus": p.gpus, "source": src.label, "date": src.date}
+                     for p in READERS[src.layout](text)]
+        for row in found:
+            rows.setdefault((row["instance_type"], row["region"], row["capacity_type"]), row)
+    return list(rows.values())
 
 
 def render(rows: list[dict[str, str]]) -> bytes:
@@ -72,33 +200,54 @@ def render(rows: list[dict[str, str]]) -> bytes:
     return gzip.compress(text.getvalue().encode(), mtime=0)
 
 
+def extract(layout: str, upstream: str) -> str:
+    """The upstream file cut down to the kept families, in its own layout."""
+    prices = list(READERS[layout](upstream))
+    if layout == "karpenter-gcp":
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for p in prices:
+            key = "on_demand" if p.capacity_type == "on-demand" else "spot"
+            out.setdefault(p.region, {}).setdefault(key, {})[p.instance_type] = p.hourly
+        return json.dumps({"prices": out}, indent=0, sort_keys=True) + "\n"
+    if layout == "skypilot-aws":
+        reader = csv.reader(io.StringIO(upstream))
+        header = next(reader)
+        kept = [row for row in reader if FAMILIES["aws"].match(row[0])]
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerows([header, *kept])
+        return text.getvalue()
+    generated = next((line for line in upstream.splitlines() if "generated at" in line), "")
+    lines = [generated.strip()]
+    by_region: dict[str, list[Price]] = {}
+    for p in prices:
+        by_region.setdefault(p.region, []).append(p)
+    for region, ps in by_region.items():
+        lines.append(f'initialOnDemandPrices["{region}"] = map[string]float64{{' if layout == "karpenter-azure"
+                     else f'"{region}": {{')
+        lines.extend(f'\t"{p.instance_type}": {p.hourly:.6f},' for p in ps)
+        lines.append("}")
+    if layout == "gce-gpus":
+        lines = ["gpuPrices = map[string]float64{", *(f'\t"{p.instance_type}": {p.hourly:g},' for p in prices), "}"]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--skypilot", action="append", default=[], metavar="aws=PATH[@SOURCE@DATE]",
-                   help="a SkyPilot vms.csv (AWS layout); repeatable")
-    p.add_argument("--families", default=DEFAULT_FAMILIES, help="regex on instance types to keep")
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["extract"]:
+        p = argparse.ArgumentParser(prog="gen_catalog.py extract")
+        p.add_argument("layout", choices=sorted(READERS))
+        p.add_argument("upstream")
+        p.add_argument("out")
+        ns = p.parse_args(args[1:])
+        Path(ns.out).write_text(extract(ns.layout, Path(ns.upstream).read_text()))
+        return
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("--sources", default=str(SOURCES_DIR))
     p.add_argument("--output", default=str(OUTPUT))
-    args = p.parse_args(argv)
-    rows = read_list_prices(SOURCES / "list_prices.csv")
-    families = re.compile(args.families)
-    inputs = [("aws=" + str(SOURCES / "skypilot_aws_r5a_2xlarge.csv")
-               + "@skypilot-v7-aws@001367d2@2026-11-30")] + args.skypilot
-    for spec in inputs:
-        cloud, _, rest = spec.partition("=")
-        path, *meta = rest.split("@")
-        if cloud != "aws":
-            raise SystemExit(f"--skypilot {spec}: only the AWS layout is read (see the docstring)")
-        source = "@".join(meta[:-1]) if len(meta) >= 2 else "skypilot"
-        date = meta[-1] if meta else "unknown"
-        rows.extend(read_skypilot_aws(Path(path), families, source, date))
-    seen: set[tuple[str, str, str]] = set()
-    for r in rows:
-        key = (r["instance_type"], r["region"], r["capacity_type"])
-        if key in seen:
-            raise SystemExit(f"two prices for {key}: keep one source per row")
-        seen.add(key)
-    Path(args.output).write_bytes(render(rows))
-    print(f"{args.output}: {len(rows)} rows")
+    ns = p.parse_args(args)
+    rows = collect(Path(ns.sources))
+    Path(ns.output).write_bytes(render(rows))
+    print(f"{ns.output}: {len(rows)} rows")
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ def engine(
 
 
 def pod_key(obj: dict[str, Any]) -> str:
-    return obj["metadata"]["uid"]
+    """The state's key of a pod: namespace/name (a replacement with a new UID replaces it)."""
+    meta = obj["metadata"]
+    return f"{meta.get('namespace') or 'default'}/{meta['name']}"
 
 
 def exact(x: float) -> Any:

@@ -29,12 +29,29 @@ Gaps, as the exporter and Prometheus produce them:
 The idle series are node cost minus the pods' costs on that node, per resource, as gpucost
 exports them.
 
+Unused GPU cost, as the utilization rules (rules/gpucost.rules.yml, group gpucost.utilization)
+record it: `pod:gpucost_pod_gpu_unused_cost_per_hour:sum` with gpucost's pod labels (no
+`instance`) and `cluster:gpucost_pod_gpu_unused_cost_per_hour:sum` (their sum), at the rule
+group's evaluations: every 4 minutes (EVAL_S, not the scrape interval), 37 s past the scrape
+grid, so the report must find and use a step of its own. The rules record for a pod at an
+evaluation when the pod exists, gpucost's scrape of that 10-minute slot succeeded (restart and
+outage: nothing) and dcgm-exporter reports: it is installed on 2025-09-03T00:00Z and is down
+on 2025-09-12 from 00:00Z to 06:00Z. Utilization, by day since the pod started:
+  train-3d-0: 0.75, 0.5, 0.875 -> unused 12.80 x (0.25, 0.5, 0.125) = 3.20, 6.40, 1.60 per h
+  infer-5f6b: 0.25 every day   -> unused 0.80 x 0.75 = 0.60 per h
+  every other pod: no GPU, no series.
+
 Hand-worked figures the tests assert (besides comparing every cell with `expected_rows`):
   train-3d in September: 72 h x 12.80 = 921.60 gpu, 72 x 0.25 = 18.00 cpu,
     72 x 0.125 = 9.00 memory, 72 h x 4 GPUs = 288 GPU-hours.
   September (UTC) has 720 h; the exporter reported for 720 - 1/6 (restart) - 6 (outage)
     = 713.8333 h, so web's api costs 0.10 x 713.8333 = 71.383333 cpu and 0.03 x 713.8333
     = 21.415 memory.
+  Unused GPU cost in September: train-3d 24 h x 3.20 + 24 h x 6.40 + (24 - 6 dcgm gap) h
+    x 1.60 = 76.80 + 153.60 + 28.80 = 259.20; infer as team ml from Sep 3 to Sep 15 12:00,
+    300 h - 6 h (dcgm gap) - 12 min (the missed 12:00 scrape slot holds three evaluations,
+    12:00:37, 12:04:37, 12:08:37) = 293.8 h x 0.60 = 176.28; as team serving from Sep 15
+    12:00, 372 h - 6 h (outage: 90 evaluations) = 366 h x 0.60 = 219.60.
 """
 
 from __future__ import annotations
@@ -45,6 +62,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 STEP_S = 600
+#: The utilization rules' evaluation interval, and where evaluations fall on the scrape grid.
+EVAL_S = 240
+EVAL_OFFSET_S = 37
+DCGM_START = datetime(2025, 9, 3, tzinfo=timezone.utc)
+DCGM_GAP = (datetime(2025, 9, 12, tzinfo=timezone.utc), datetime(2025, 9, 12, 6, tzinfo=timezone.utc))
+UNUSED = "pod:gpucost_pod_gpu_unused_cost_per_hour:sum"
+UNUSED_CLUSTER = "cluster:gpucost_pod_gpu_unused_cost_per_hour:sum"
 START = datetime(2025, 8, 31, tzinfo=timezone.utc)
 END = datetime(2025, 10, 2, tzinfo=timezone.utc)
 RESTART = datetime(2025, 9, 5, 12, tzinfo=timezone.utc)
@@ -85,6 +109,15 @@ class Pod:
     start: int = _ts(START)
     end: int = _ts(END)
     product: str = ""
+    #: GPU utilization (0..1) by day since start, the last repeated; empty: none measured.
+    utilization: tuple[float, ...] = ()
+
+    def unused_at(self, t: int) -> float | None:
+        """Unused reserved GPU cost per hour at t, or None where nothing is measured."""
+        if not self.utilization:
+            return None
+        day = min((t - self.start) // 86_400, len(self.utilization) - 1)
+        return self.cost["gpu"] * (1 - self.utilization[day])
 
     def labels(self) -> dict[str, str]:
         return {"namespace": self.namespace, "pod": self.name, "node": self.node,
@@ -106,11 +139,12 @@ def pods() -> list[Pod]:
         Pod("prod", "web", "api-7d9c", "cpu-1", "Deployment", "api", "web",
             {"cpu": 0.10, "memory": 0.03}, product="shop"),
         Pod("prod", "ml-research", "train-3d-0", "gpu-a", "Job", "train-3d", "ml",
-            {"cpu": 0.25, "memory": 0.125, "gpu": 12.80}, gpus=4, start=_ts(JOB[0]), end=_ts(JOB[1])),
+            {"cpu": 0.25, "memory": 0.125, "gpu": 12.80}, gpus=4, start=_ts(JOB[0]), end=_ts(JOB[1]),
+            utilization=(0.75, 0.5, 0.875)),
         Pod("prod", "ml-serve", "infer-5f6b", "gpu-b", "Deployment", "infer", "ml",
-            {"cpu": 0.05, "memory": 0.02, "gpu": 0.80}, gpus=1, end=change),
+            {"cpu": 0.05, "memory": 0.02, "gpu": 0.80}, gpus=1, end=change, utilization=(0.25,)),
         Pod("prod", "ml-serve", "infer-5f6b", "gpu-b", "Deployment", "infer", "serving",
-            {"cpu": 0.05, "memory": 0.02, "gpu": 0.80}, gpus=1, start=change),
+            {"cpu": 0.05, "memory": 0.02, "gpu": 0.80}, gpus=1, start=change, utilization=(0.25,)),
         Pod("lab", "dev", "sandbox", "lab-1", "", "", "ml", {"cpu": 0.05, "memory": 0.01}),
     ]
     out += [Pod(n.cluster, "kube-system", f"agent-{n.name}", n.name, "DaemonSet", "agent", "",
@@ -130,6 +164,17 @@ def scrape_times() -> Iterator[int]:
         if t == restart or down[0] <= t < down[1]:
             continue
         yield t
+
+
+def evaluation_times() -> Iterator[int]:
+    """Timestamps (s) at which the utilization rules recorded: gpucost's scrape of the slot
+    succeeded and dcgm-exporter was up."""
+    scraped = set(scrape_times())
+    gap = (_ts(DCGM_GAP[0]), _ts(DCGM_GAP[1]))
+    for t in range(_ts(START) + EVAL_OFFSET_S, _ts(END), EVAL_S):
+        slot = t - (t - _ts(START)) % STEP_S
+        if slot in scraped and t >= _ts(DCGM_START) and not gap[0] <= t < gap[1]:
+            yield t
 
 
 def _instance(t: int) -> str:
@@ -176,6 +221,19 @@ def history() -> list[Series]:
                 add("gpucost_node_cost_per_hour", {**node, "resource": resource}, t, cost)
                 add("gpucost_node_idle_cost_per_hour", {**node, "resource": resource}, t,
                     round(cost - reserved[n.name][resource], 10))
+    for t in evaluation_times():
+        # Recorded series: gpucost's labels without `instance`, as `sum without (instance)`.
+        clusters: dict[str, float] = defaultdict(float)
+        for p in all_pods:
+            unused = p.unused_at(t) if p.start <= t < p.end else None
+            if unused is None:
+                continue
+            key = (UNUSED, tuple(sorted({"cluster": p.cluster, **p.labels(), "job": "gpucost"}.items())))
+            series.setdefault(key, Series(UNUSED, dict(key[1]))).samples.append((t, unused))
+            clusters[p.cluster] += unused
+        for cluster, total in clusters.items():
+            key = (UNUSED_CLUSTER, (("cluster", cluster), ("job", "gpucost")))
+            series.setdefault(key, Series(UNUSED_CLUSTER, dict(key[1]))).samples.append((t, total))
     return list(series.values())
 
 
@@ -202,8 +260,8 @@ KeyOf = Callable[[dict[str, str]], Key]
 
 
 def spend_by(all_series: Sequence[Series], start: datetime, end: datetime, key_of: KeyOf,
-             names: dict[str, str]) -> dict[Key, dict[str, float]]:
-    """Sum value x STEP_S / 3600 over the samples in [start, end), per key and column.
+             names: dict[str, str], step_s: int = STEP_S) -> dict[Key, dict[str, float]]:
+    """Sum value x step_s / 3600 over the samples in [start, end), per key and column.
 
     names maps a metric name to the column it adds to.
     """
@@ -215,12 +273,19 @@ def spend_by(all_series: Sequence[Series], start: datetime, end: datetime, key_o
             continue
         total = sum(v for t, v in s.samples if lo <= t < hi)
         if any(lo <= t < hi for t, _ in s.samples):
-            out[key_of(s.labels)][column] += total * STEP_S / 3600
+            out[key_of(s.labels)][column] += total * step_s / 3600
     return out
 
 
 POD_COLUMNS = {**{m: r for r, m in POD_METRICS.items()}, "gpucost_pod_gpu_reserved": "gpu_hours"}
 IDLE_COLUMNS = {"gpucost_node_idle_cost_per_hour": ""}
+UNUSED_COLUMNS = {UNUSED: "unused_gpu"}
+
+
+def has_unused(all_series: Sequence[Series], start: datetime, end: datetime) -> bool:
+    """Whether the utilization rules recorded anything in [start, end)."""
+    lo, hi = start.timestamp(), end.timestamp()
+    return any(lo <= t < hi for s in all_series if s.name == UNUSED_CLUSTER for t, _ in s.samples)
 
 
 def idle_by_cluster(all_series: Sequence[Series], start: datetime,

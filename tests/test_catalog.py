@@ -1,70 +1,223 @@
 """The built-in regional catalog: lookups by instance type, region and capacity type against
-figures copied by hand from their sources (scripts/catalog_sources/), and the region fallback."""
+figures copied by hand from the source files (scripts/catalog_sources/, each the publisher's
+own layout: see its README for repository, commit and date), the region and spot fallbacks,
+N1 machines with attached GPUs, and the generator reproducing the shipped table."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from gpucost import regional
+from gpucost import catalog, regional
+from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
 
 REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "exporter" / "gpucost" / "data" / "catalog.csv.gz"
+
+# (instance type, region asked, capacity asked) -> (hourly, region of the row used,
+# region_fallback, spot_missing, row date). Figures copied by hand from the files named.
+LOOKUPS = [
+    # AWS Price List offer file 2026-09-24, us-east-1 (list_prices.csv, shared/reference).
+    ("p5.48xlarge", "us-east-1", "on-demand", 55.04, "us-east-1", False, False, "2026-09-24"),
+    ("g4dn.xlarge", "us-east-1", "", 0.526, "us-east-1", False, False, "2026-09-24"),
+    # karpenter-provider-aws zz_generated.pricing_aws.go, "generated at 2026-07-20 for us-east-1"
+    ("g6e.12xlarge", "us-east-1", "on-demand", 10.49264, "us-east-1", False, False, "2026-07-20"),
+    ("p6-b200.48xlarge", "us-east-1", "", 113.9328, "us-east-1", False, False, "2026-07-20"),
+    ("g5g.16xlarge", "us-east-1", "", 2.744, "us-east-1", False, False, "2026-07-20"),
+    ("inf2.48xlarge", "us-east-1", "", 12.98127, "us-east-1", False, False, "2026-07-20"),
+    ("trn1.32xlarge", "us-east-1", "", 21.5, "us-east-1", False, False, "2026-07-20"),
+    # no p5 row for eu-west-1: the cheapest listed region, flagged
+    ("p5.48xlarge", "eu-west-1", "on-demand", 55.04, "us-east-1", True, False, "2026-09-24"),
+    # no spot row for p5: the on-demand price, flagged
+    ("p5.48xlarge", "us-east-1", "spot", 55.04, "us-east-1", False, True, "2026-09-24"),
+    # SkyPilot v7 aws/vms.csv @001367d2, read 2026-11-30: r5a.2xlarge
+    ("r5a.2xlarge", "eu-west-1", "on-demand", 0.508, "eu-west-1", False, False, "2026-11-30"),
+    # spot: median of the zones' prices; eu-west-1 zones 0.2513, 0.2195, 0.2330 -> 0.2330
+    ("r5a.2xlarge", "eu-west-1", "spot", 0.233, "eu-west-1", False, False, "2026-11-30"),
+    # us-west-2 zones 0.1914, 0.1886, 0.1895, 0.2281 -> (0.1895 + 0.1914) / 2 = 0.19045
+    ("r5a.2xlarge", "us-west-2", "spot", 0.19045, "us-west-2", False, False, "2026-11-30"),
+    # a region not listed, spot: the cheapest region's spot price (ap-south-1 0.1425), flagged
+    ("r5a.2xlarge", "sa-east-1", "spot", 0.1425, "ap-south-1", True, False, "2026-11-30"),
+    # no region label at all: cheapest on-demand region (ap-south-1 0.286), flagged
+    ("r5a.2xlarge", "", "", 0.286, "ap-south-1", True, False, "2026-11-30"),
+    # karpenter-provider-gcp initial-prices.json @417f047b (refresh of 2026-08-03)
+    ("a3-highgpu-8g", "us-central1", "on-demand", 88.4899999025753, "us-central1", False, False, "2026-08-03"),
+    ("a3-highgpu-8g", "us-central1", "spot", 50.6095408219178, "us-central1", False, False, "2026-08-03"),
+    ("a3-highgpu-8g", "europe-west4", "", 112.540479175233, "europe-west4", False, False, "2026-08-03"),
+    ("a3-megagpu-8g", "europe-west4", "spot", 46.2435793972603, "europe-west4", False, False, "2026-08-03"),
+    ("a2-highgpu-1g", "us-central1", "on-demand", 3.673385, "us-central1", False, False, "2026-08-03"),
+    ("g2-standard-4", "europe-west4", "spot", 0.38986, "europe-west4", False, False, "2026-08-03"),
+    # a3-highgpu-8g is not sold in me-west1: cheapest on-demand region, us-central1 and
+    # us-west1 both 88.4899999025753, the first by name
+    ("a3-highgpu-8g", "me-west1", "", 88.4899999025753, "us-central1", True, False, "2026-08-03"),
+    # karpenter-provider-azure zz_generated.pricing.go "generated at 2026-06-18" (no spot prices)
+    ("Standard_ND96isr_H100_v5", "eastus", "", 98.32, "eastus", False, False, "2026-06-18"),
+    ("Standard_ND96amsr_A100_v4", "westeurope", "", 40.962, "westeurope", False, False, "2026-06-18"),
+    ("Standard_NC4as_T4_v3", "eastus", "", 0.526, "eastus", False, False, "2026-06-18"),
+    ("Standard_NV36ads_A10_v5", "eastus", "", 3.2, "eastus", False, False, "2026-06-18"),
+    ("Standard_NC4as_T4_v3", "eastus", "spot", 0.526, "eastus", False, True, "2026-06-18"),
+    # a region not listed: 3.673 in eastus, eastus2, westus2 and westus3, the first by name
+    ("Standard_NC24ads_A100_v4", "usgovvirginia", "", 3.673, "eastus", True, False, "2026-06-18"),
+]
 
 
 @pytest.mark.parametrize(
-    ("instance_type", "region", "capacity", "hourly", "row_region", "fallback", "spot_missing", "date"),
-    [
-        # AWS Price List offer file 2026-09-24, us-east-1 on demand (shared/reference).
-        ("p5.48xlarge", "us-east-1", "on-demand", 55.04, "us-east-1", False, False, "2026-09-24"),
-        ("g4dn.xlarge", "us-east-1", "", 0.526, "us-east-1", False, False, "2026-09-24"),
-        # no p5 row for eu-west-1: the cheapest listed region, flagged
-        ("p5.48xlarge", "eu-west-1", "on-demand", 55.04, "us-east-1", True, False, "2026-09-24"),
-        # no spot row for p5: the on-demand price, flagged
-        ("p5.48xlarge", "us-east-1", "spot", 55.04, "us-east-1", False, True, "2026-09-24"),
-        # SkyPilot v7 aws/vms.csv @001367d2, read 2026-11-30: r5a.2xlarge
-        ("r5a.2xlarge", "eu-west-1", "on-demand", 0.508, "eu-west-1", False, False, "2026-11-30"),
-        ("r5a.2xlarge", "eu-central-1", "on-demand", 0.548, "eu-central-1", False, False, "2026-11-30"),
-        # spot: median of the zones' prices; eu-west-1 zones 0.2513, 0.2195, 0.2330 -> 0.2330
-        ("r5a.2xlarge", "eu-west-1", "spot", 0.233, "eu-west-1", False, False, "2026-11-30"),
-        # us-west-2 zones 0.1914, 0.1886, 0.1895, 0.2281 -> (0.1895 + 0.1914) / 2 = 0.19045
-        ("r5a.2xlarge", "us-west-2", "spot", 0.19045, "us-west-2", False, False, "2026-11-30"),
-        # a region not listed, spot: the cheapest region's spot price (ap-south-1 0.1425), flagged
-        ("r5a.2xlarge", "sa-east-1", "spot", 0.1425, "ap-south-1", True, False, "2026-11-30"),
-        # no region label at all: cheapest on-demand region (ap-south-1 0.286), flagged
-        ("r5a.2xlarge", "", "", 0.286, "ap-south-1", True, False, "2026-11-30"),
-        # GCP us-central1 (SkyPilot: host 0.73948 + GPU 2.93391) and Azure eastus
-        ("a2-highgpu-1g", "us-central1", "on-demand", 3.6734, "us-central1", False, False, "2026-09-24"),
-        ("Standard_ND96amsr_A100_v4", "eastus", "on-demand", 32.77, "eastus", False, False, "2026-09-24"),
-        ("Standard_ND96amsr_A100_v4", "westeurope", "", 32.77, "eastus", True, False, "2026-09-24"),
-    ],
-)
+    ("instance_type", "region", "capacity", "hourly", "row_region", "fallback", "spot_missing", "date"), LOOKUPS)
 def test_lookup(instance_type: str, region: str, capacity: str, hourly: float, row_region: str,
                 fallback: bool, spot_missing: bool, date: str) -> None:
     hit = regional.builtin().lookup(instance_type, region, capacity)
     assert hit is not None
-    assert (hit.row.hourly, hit.row.region, hit.region_fallback, hit.spot_missing, hit.row.date) == (
+    assert (hit.hourly, hit.row.region, hit.region_fallback, hit.spot_missing, hit.row.date) == (
         hourly, row_region, fallback, spot_missing, date)
     assert hit.row.source
+
+
+@pytest.mark.parametrize(
+    ("machine", "region", "capacity", "model", "gpus", "hourly", "fallback", "spot_missing"),
+    [
+        # n1-standard-8 us-central1 0.379998 (karpenter_gcp.json) + 2 x T4 0.35 (gce_gpus.go,
+        # kubernetes/autoscaler gpuPrices, us-central1) = 1.079998; any alias names the GPU
+        ("n1-standard-8", "us-central1", "", "nvidia-tesla-t4", 2, 1.079998, False, False),
+        ("n1-standard-8", "us-central1", "", "Tesla-T4", 2, 1.079998, False, False),
+        # spot machine 0.13402 + the GPU's on-demand 2.48 (no spot GPU row): flagged
+        ("n1-standard-8", "us-central1", "spot", "NVIDIA-V100-SXM2-16GB", 1, 2.61402, False, True),
+        # europe-west4 machine 0.418336; GPU rows are us-central1's: 4 x P100 1.46 = 5.84, flagged
+        ("n1-standard-8", "europe-west4", "", "nvidia-tesla-p100", 4, 6.258336, True, False),
+    ],
+)
+def test_n1_with_attached_gpus(machine: str, region: str, capacity: str, model: str, gpus: int,
+                               hourly: float, fallback: bool, spot_missing: bool) -> None:
+    hit = regional.builtin().lookup(machine, region, capacity, model, gpus)
+    assert hit is not None
+    assert (hit.hourly, hit.region_fallback, hit.spot_missing) == (pytest.approx(hourly, rel=1e-12), fallback,
+                                                                   spot_missing)
+
+
+def test_n1_without_a_gpu_price_is_not_priced_by_its_machine_alone() -> None:
+    # K80s are not in the catalog: the machine row alone would undercharge, so no catalog price
+    assert regional.builtin().lookup("n1-standard-8", "us-central1", "", "nvidia-tesla-k80", 1) is None
+    # without GPUs it is the machine's price
+    hit = regional.builtin().lookup("n1-standard-8", "us-central1")
+    assert hit is not None and hit.hourly == 0.379998
 
 
 def test_unknown_type() -> None:
     assert regional.builtin().lookup("x9.huge", "us-east-1") is None
 
 
+def _rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(gzip.decompress(SHIPPED.read_bytes()).decode())))
+
+
 def test_every_row_names_source_and_date() -> None:
     rows = regional.builtin().rows
-    assert len(rows) == 27
     assert all(r.source and len(r.date) == 10 and r.hourly > 0 for r in rows)
     assert regional.builtin().date == "2026-11-30"
+    assert {r.provider for r in rows} == {"aws", "gcp", "azure"}
+
+
+@pytest.mark.parametrize(
+    ("provider", "instance_types"),
+    [
+        # what the issue names, per cloud
+        ("aws", {"p3.2xlarge", "p3dn.24xlarge", "p4d.24xlarge", "p4de.24xlarge", "p5.48xlarge", "p5.4xlarge",
+                 "p5en.48xlarge", "p6-b200.48xlarge", "g4dn.xlarge", "g4ad.xlarge", "g5.48xlarge", "g5g.xlarge",
+                 "g6.xlarge", "g6e.48xlarge", "inf2.xlarge", "trn1.32xlarge", "m5.xlarge", "c6i.large"}),
+        ("gcp", {"a2-highgpu-1g", "a2-megagpu-16g", "a2-ultragpu-8g", "a3-highgpu-8g", "a3-megagpu-8g",
+                 "g2-standard-96", "n1-standard-8", "nvidia-tesla-t4", "nvidia-tesla-v100", "nvidia-tesla-p100",
+                 "nvidia-tesla-p4", "n2-standard-4", "e2-standard-4"}),
+        ("azure", {"Standard_NC4as_T4_v3", "Standard_NC24ads_A100_v4", "Standard_NC40ads_H100_v5",
+                   "Standard_ND40rs_v2", "Standard_ND96asr_v4", "Standard_ND96isr_H100_v5",
+                   "Standard_NV36ads_A10_v5", "Standard_NV12s_v3", "Standard_D4s_v5", "Standard_E8s_v5"}),
+    ],
+)
+def test_breadth(provider: str, instance_types: set[str]) -> None:
+    listed = {r.instance_type for r in regional.builtin().rows if r.provider == provider}
+    assert instance_types <= listed, sorted(instance_types - listed)
+
+
+def test_gpu_counts_agree_with_the_hardware_table() -> None:
+    """A row that states its GPU count (hand-copied, SkyPilot, or a GCP accelerator-optimized
+    name) agrees with catalog.INSTANCE_GPUS wherever both know the type."""
+    stated = [(r["instance_type"], int(r["gpus"])) for r in _rows() if r["gpus"]]
+    checked = [(t, n) for t, n in stated if t in catalog.INSTANCE_GPUS]
+    assert len({t for t, _ in checked}) >= 20  # every A2/A3 type and the hand-copied AWS ones
+    assert [(t, n) for t, n in checked if catalog.INSTANCE_GPUS[t][0] != n] == []
+
+
+def test_spot_node_in_the_catalog_is_priced_spot_and_flags_pass_to_the_price() -> None:
+    # a GKE spot a3-highgpu-8g in europe-west4: 44.1187793972603 (karpenter_gcp.json)
+    node = NodeFacts("gke-a3", {}, 208, 1872, 8, "NVIDIA-H100-80GB-HBM3", "a3-highgpu-8g", "europe-west4", "spot")
+    price = resolve_node_price(PricingConfig(), node)
+    assert (price.source, price.region_fallback, price.spot_fallback) == ("catalog", False, False)
+    assert price.total == pytest.approx(44.1187793972603, rel=1e-12)
+    # an AKS spot ND H100 v5 node: no Azure spot row, on-demand 98.32, flagged spot
+    aks = NodeFacts("aks-h100", {}, 96, 1900, 8, "NVIDIA-H100-80GB-HBM3", "Standard_ND96isr_H100_v5", "eastus", "spot")
+    price = resolve_node_price(PricingConfig(), aks)
+    assert (price.region_fallback, price.spot_fallback, price.total) == (False, True, pytest.approx(98.32))
+    # a p5 in eu-west-1: us-east-1's 55.04, flagged region
+    p5 = NodeFacts("ip-1", {}, 192, 2048, 8, "NVIDIA-H100-80GB-HBM3", "p5.48xlarge", "eu-west-1", "on-demand")
+    price = resolve_node_price(PricingConfig(), p5)
+    assert (price.region_fallback, price.spot_fallback, price.total) == (True, False, pytest.approx(55.04))
+    # a GKE N1 node with 2 attached T4s: 0.379998 + 2 x 0.35
+    n1 = NodeFacts("gke-n1", {}, 8, 30, 2, "NVIDIA-T4", "n1-standard-8", "us-central1", "")
+    assert resolve_node_price(PricingConfig(), n1).total == pytest.approx(1.079998, rel=1e-12)
 
 
 def test_generator_reproduces_the_shipped_table(tmp_path: Path) -> None:
     out = tmp_path / "catalog.csv.gz"
     subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "--output", str(out)],
                    check=True, capture_output=True)
-    shipped = REPO / "exporter" / "gpucost" / "data" / "catalog.csv.gz"
-    assert gzip.decompress(out.read_bytes()) == gzip.decompress(shipped.read_bytes())
+    assert gzip.decompress(out.read_bytes()) == gzip.decompress(SHIPPED.read_bytes())
+    assert SHIPPED.stat().st_size < 100_000  # the wheel stays small
+
+
+def test_extract_keeps_the_layout(tmp_path: Path) -> None:
+    """`extract` cuts an upstream file down and the cut file reads back the same prices."""
+    upstream = tmp_path / "up.go"
+    upstream.write_text(
+        "// generated at 2026-07-20T13:44:30Z for us-east-1\n"
+        'var InitialOnDemandPricesAWS = map[string]map[ec2types.InstanceType]float64{\n'
+        '\t"us-east-1": {\n\t\t// a1 family\n\t\t"a1.large": 0.051000, "a1.medium": 0.025500,\n'
+        '\t\t// p5 family\n\t\t"p5.48xlarge": 55.040000, "p5.4xlarge": 6.880000,\n\t},\n}\n')
+    out = tmp_path / "cut.go"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "karpenter-aws",
+                    str(upstream), str(out)], check=True, capture_output=True)
+    assert out.read_text() == ('// generated at 2026-07-20T13:44:30Z for us-east-1\n"us-east-1": {\n'
+                               '\t"p5.48xlarge": 55.040000,\n\t"p5.4xlarge": 6.880000,\n}\n')
+
+
+def test_fallbacks_are_on_metrics() -> None:
+    """gpucost_node_price_fallback{node, reason}: region when the catalog priced the node from
+    another region, spot when a spot node got the on-demand price; absent when neither."""
+    from builders import engine, exact, node
+
+    s = engine([
+        # p5.48xlarge is listed in us-east-1 only: 55.04 from there
+        node("eks-p5", labels={"node.kubernetes.io/instance-type": "p5.48xlarge",
+                               "topology.kubernetes.io/region": "eu-west-1"}),
+        # Azure rows have no spot price, and usgovvirginia is not listed: eastus's 3.673, both flags
+        node("aks-a100", labels={"node.kubernetes.io/instance-type": "Standard_NC24ads_A100_v4",
+                                 "topology.kubernetes.io/region": "usgovvirginia",
+                                 "kubernetes.azure.com/scalesetpriority": "spot"}),
+        # GKE spot a3-highgpu-8g in us-central1: its own spot row, 50.6095408219178, no flag
+        node("gke-a3", labels={"node.kubernetes.io/instance-type": "a3-highgpu-8g",
+                               "topology.kubernetes.io/region": "us-central1", "cloud.google.com/gke-spot": "true"}),
+    ])
+    assert sum(s.node_cost("eks-p5").cost.values()) == exact(55.04)
+    assert sum(s.node_cost("aks-a100").cost.values()) == exact(3.673)
+    assert sum(s.node_cost("gke-a3").cost.values()) == exact(50.6095408219178)
+    text = s.render()
+    lines = sorted(line for line in text.splitlines() if line.startswith("gpucost_node_price_fallback{"))
+    assert lines == [
+        'gpucost_node_price_fallback{node="aks-a100",reason="region"} 1',
+        'gpucost_node_price_fallback{node="aks-a100",reason="spot"} 1',
+        'gpucost_node_price_fallback{node="eks-p5",reason="region"} 1',
+    ]
+    assert "# TYPE gpucost_node_price_fallback gauge" in text

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gpucost.state import Shard
 
-from builders import container, engine, node, pod
+from builders import container, engine, node, pod, pod_key
 
 GPU_RESOURCES = ["nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/xe"]
 
@@ -66,7 +66,7 @@ def test_pods_plus_idle_equal_node_cost(objs: list[dict[str, Any]]) -> None:
     for n in (o for o in objs if o["kind"] == "Node"):
         name = n["metadata"]["name"]
         nc = s.node_cost(name)
-        costs = [s.pod_cost(p["metadata"]["uid"]) for p in pods if p["spec"].get("nodeName") == name]
+        costs = [s.pod_cost(pod_key(p)) for p in pods if p["spec"].get("nodeName") == name]
         costs = [c for c in costs if c is not None]
         for res in nc.cost:
             total = sum(getattr(c, res) for c in costs) + nc.idle[res]

@@ -72,7 +72,7 @@ def test_idle_on_partly_idle_gpu_node(samples: dict) -> None:
 
 
 def test_pod_level_resources_on_default_priced_node(samples: dict) -> None:
-    # m6i.4xlarge is not priced: 16 cores x 0.031611 and 65021380Ki x 0.004237 per GiB.
+    # m6a.4xlarge is not priced: 16 cores x 0.031611 and 65021380Ki x 0.004237 per GiB.
     # spec.resources.requests {cpu: 3, memory: 12Gi} replace the containers' sum.
     node_cpu, node_mem = 16 * CPU, 65021380 * KI * MEM
     pod = ("batch-etl", "feature-export-xl244")

@@ -195,14 +195,15 @@ def test_aks_mig1g_without_gfd_takes_model_and_count_from_the_vm_size() -> None:
 
 
 def test_aks_mig1g_with_built_in_prices_splits_by_the_a100_price() -> None:
-    # Standard_ND96asr_v4 lists at 27.197 $/h. Weights: cpu 96 x 0.031611 = 3.034656, memory
+    # Standard_ND96asr_v4 lists at 32.63 $/h in southcentralus, the fixture's region (Azure Retail
+    # Prices API, 2026-06-18; 27.197 in eastus). Weights: cpu 96 x 0.031611 = 3.034656, memory
     # 900 x 0.004237 = 3.8133, gpu 8 x 1.75524525 (A100 40GB price derived from p4d.24xlarge:
     # (21.957642 - 3.034656 - 4.881024) / 8) = 14.041962; total weight 20.889918.
     n = aks_nd96asr_mig1g()
     name = n["metadata"]["name"]
     p = gpu_pod("w", name, "nvidia.com/mig-1g.5gb")
     s = engine([n, p])
-    gpu = 27.197 * 14.041962 / 20.889918
+    gpu = 32.63 * 14.041962 / 20.889918
     assert s.node_cost(name).cost["gpu"] == pytest.approx(gpu, rel=1e-9)
     assert s.pod_cost(pod_key(p)).gpu == pytest.approx(gpu / 56, rel=1e-9)
 

@@ -39,6 +39,8 @@ class Recorder:
     queries: list[str] = field(default_factory=list)
     status: int = 200
     body: str = ""
+    #: Instant-query results by a piece of the query (first match wins); others get [].
+    answers: dict[str, list[dict[str, object]]] = field(default_factory=dict)
 
 
 def _serve(rec: Recorder, tls: ssl.SSLContext | None = None) -> Iterator[Recorder]:
@@ -53,7 +55,8 @@ def _serve(rec: Recorder, tls: ssl.SSLContext | None = None) -> Iterator[Recorde
             elif rec.status != 200 or rec.body:
                 status, body = rec.status, rec.body
             else:
-                result = [{"metric": {}, "value": [0, "3"]}] if query == PROBE else []
+                result = [{"metric": {}, "value": [0, "3"]}] if query == PROBE else next(
+                    (r for piece, r in rec.answers.items() if piece in query), [])
                 status, body = 200, json.dumps({"status": "success",
                                                 "data": {"resultType": "vector", "result": result}})
             self.send_response(status)
@@ -268,3 +271,53 @@ def test_shared_idle_of_a_resource_nobody_paid_for_stays_idle() -> None:
         (("a",), "pods", 33.0, 0.0, 33.0), (("b",), "pods", 11.0, 0.0, 11.0),
         (("__idle__",), "idle", 0.0, 8.0, 8.0)]
     assert report.totals.total == 52.0 and report.coverage == 1.0
+
+
+# ---- Unused GPU cost beside the money columns -------------------------------------------------
+
+
+def test_unused_gpu_is_kept_apart_from_idle_and_folds_with_top() -> None:
+    # Cost samples stand for 360 s (1/10 h), unused-GPU samples for the rules' 60 s (1/60 h).
+    # GPU cost: a 600 -> 60, c 300 -> 30; b pays cpu only: 100 -> 10. Idle gpu 120 -> 12,
+    # shared 60:30: a 60 x (1 + 12/90) = 68, c 34. Unused: a 90 -> 1.5, c 30 -> 0.5, b none
+    # (no utilization data: empty, not 0). Sharing idle leaves unused alone (idle is not
+    # reserved). --top 1 keeps a; __other__ = c + b: unused 0.5. Totals 1.5 + 0.5 = 2.
+    sums = Sums()
+    sums.pods[("a",)]["gpu"] = 600.0
+    sums.pods[("b",)]["cpu"] = 100.0
+    sums.pods[("c",)]["gpu"] = 300.0
+    sums.idle[""]["gpu"] = 120.0
+    sums.unused[("a",)] = 90.0
+    sums.unused[("c",)] = 30.0
+    sums.currencies.add("EUR")
+    sums.covered[""] = 10.0
+    period = Period(NOW, datetime(2025, 11, 14, 1, tzinfo=timezone.utc), "test")
+    dims = Dimensions.parse(["team"])
+    whole = build_report(sums, dims, period, 360.0, Shaping(idle="shared"), "EUR", "x", 60.0)
+    assert [(r.labels, r.gpu, r.unused_gpu) for r in whole.rows] == [
+        (("a",), 68.0, 1.5), (("c",), 34.0, 0.5), (("b",), 0.0, None)]
+    folded = build_report(sums, dims, period, 360.0, Shaping(idle="shared", top=1), "EUR", "x", 60.0)
+    assert [(r.labels, r.unused_gpu) for r in folded.rows] == [(("a",), 1.5), (("__other__",), 0.5)]
+    assert folded.totals.unused_gpu == 2.0
+    # Without the rules' data (unused_step_s None) no cell has a value, whatever the sums.
+    none = build_report(sums, dims, period, 360.0, Shaping(), "EUR", "x")
+    assert {r.unused_gpu for r in [*none.rows, none.totals]} == {None}
+
+
+def test_unused_samples_without_the_cluster_series_ask_for_the_step(
+        api: Recorder, capsys: pytest.CaptureFixture[str]) -> None:
+    # The pod-level unused series answer, but the cluster-level one the evaluation interval is
+    # read from does not (only part of the utilization group deployed): say which flag helps.
+    api.answers = {
+        "count_over_time(gpucost_pricing_info": [{"metric": {"currency": "USD"}, "value": [0, "144"]}],
+        "pod:gpucost_pod_gpu_unused_cost_per_hour:sum": [{"metric": {"team": "ml"}, "value": [0, "6"]}],
+    }
+    err = one_line_error(*run(capsys, "--prometheus", api.url, "--last", "1d", "--by", "team", "--step", "10m"))
+    assert "cannot tell the utilization rules' evaluation interval" in err and "pass --unused-step" in err
+    # With the flag: 6 samples x 60 s = 0.1 h at 1/h -> 0.10 in the team's unused_gpu cell.
+    code, out, _ = run(capsys, "--prometheus", api.url, "--last", "1d", "--by", "team", "--step", "10m",
+                       "--unused-step", "1m", "--format", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["unused_step_seconds"] == 60
+    assert [(r["team"], r["unused_gpu"]) for r in doc["rows"]] == [("ml", 0.1)]

@@ -74,6 +74,13 @@ def report(served: Served, capsys: pytest.CaptureFixture[str], *argv: str) -> st
 # ---- The expected report, worked out from the samples -----------------------------------
 
 Cells = dict[str, Any]
+COLUMNS = ("cpu", "memory", "gpu", "total", "gpu_hours", "unused_gpu")
+
+
+def _add_or_none(values: list[float | None]) -> float | None:
+    """Sum of the cells that have a value; None when none has (no data is not zero)."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
 
 
 def _key(by: list[str], labels: dict[str, str]) -> tuple[str, ...]:
@@ -92,17 +99,28 @@ def _key(by: list[str], labels: dict[str, str]) -> tuple[str, ...]:
 def expected(served: Served, start: datetime, end: datetime, by: list[str],
              idle: str = "separate", keep: Callable[[dict[str, str]], bool] = lambda _: True,
              top: int | None = None) -> list[tuple[tuple[str, ...], Cells]]:
-    """The rows in report order: pods by total (largest first), __other__, idle by name."""
-    pods = h.spend_by([s for s in served.series if keep(s.labels)], start, end,
-                      lambda labels: _key(by, labels), h.POD_COLUMNS)
-    rows = {k: {c: v.get(c, 0.0) for c in ("cpu", "memory", "gpu", "gpu_hours")}
-            for k, v in pods.items()}
+    """The rows in report order: pods by total (largest first), __other__, idle by name.
+
+    unused_gpu: the recorded unused-cost samples x EVAL_S (the rules' interval, not the
+    scrape's), None on rows without any; every cell None when the rules recorded nothing in
+    the period (the whole cluster, filter or not).
+    """
+    kept = [s for s in served.series if keep(s.labels)]
+    pods = h.spend_by(kept, start, end, lambda labels: _key(by, labels), h.POD_COLUMNS)
+    unused = (h.spend_by(kept, start, end, lambda labels: _key(by, labels), h.UNUSED_COLUMNS,
+                         step_s=h.EVAL_S) if h.has_unused(served.series, start, end) else {})
+    rows: dict[tuple[str, ...], Cells] = {
+        k: {c: pods.get(k, {}).get(c, 0.0) for c in ("cpu", "memory", "gpu", "gpu_hours")}
+        for k in {*pods, *unused}}
+    for k, row in rows.items():
+        row["unused_gpu"] = unused[k]["unused_gpu"] if k in unused else None
     idle_rows: dict[tuple[str, ...], Cells] = {}
     idle_cost = h.idle_by_cluster(served.series, start, end)
     if idle == "separate":
         for cluster, cols in idle_cost.items():
             k = tuple(cluster if c == "cluster" else "__idle__" for c in by)
-            row = idle_rows.setdefault(k, {"cpu": 0.0, "memory": 0.0, "gpu": 0.0, "gpu_hours": None})
+            row = idle_rows.setdefault(k, {"cpu": 0.0, "memory": 0.0, "gpu": 0.0, "gpu_hours": None,
+                                           "unused_gpu": None})
             for r, v in cols.items():
                 row[r] += v
     elif idle == "shared":
@@ -125,20 +143,20 @@ def expected(served: Served, start: datetime, end: datetime, by: list[str],
         row["total"] = row["cpu"] + row["memory"] + row["gpu"]
     ordered = sorted(rows.items(), key=lambda kv: (-kv[1]["total"], kv[0]))
     if top is not None and len(ordered) > top:
-        other = {c: sum(r[c] for _, r in ordered[top:]) for c in ("cpu", "memory", "gpu", "gpu_hours", "total")}
+        other: Cells = {c: _add_or_none([r[c] for _, r in ordered[top:]]) for c in COLUMNS}
         ordered = [*ordered[:top], (tuple("__other__" for _ in by), other)]
     return ordered + sorted(idle_rows.items())
 
 
 def _totals(rows: list[tuple[tuple[str, ...], Cells]]) -> Cells:
-    return {c: sum(r[c] or 0.0 for _, r in rows) for c in ("cpu", "memory", "gpu", "total", "gpu_hours")}
+    return {c: _add_or_none([r[c] for _, r in rows]) for c in COLUMNS}
 
 
 def assert_rows(got: list[tuple[tuple[str, ...], Cells]], want: list[tuple[tuple[str, ...], Cells]],
                 abs_tol: float = 2e-6) -> None:
     assert [k for k, _ in got] == [k for k, _ in want]
     for (key, g), (_, w) in zip(got, want, strict=True):
-        for column in ("cpu", "memory", "gpu", "total", "gpu_hours"):
+        for column in COLUMNS:
             if w[column] is None:
                 assert g[column] is None, (key, column)
             else:
@@ -158,11 +176,12 @@ def parse_json(text: str, by: list[str]) -> tuple[list[tuple[tuple[str, ...], Ce
 
 def parse_csv(text: str, by: list[str]) -> tuple[list[tuple[tuple[str, ...], Cells]], Cells]:
     records = list(csv.reader(io.StringIO(text)))
-    assert records[0] == [*by, "cpu", "memory", "gpu", "total", "gpu_hours"]
+    assert records[0] == [*by, *COLUMNS]  # unused_gpu always, empty where there is no data
     parsed = []
     for rec in records[1:]:
         cells: Cells = {c: float(v) for c, v in zip(("cpu", "memory", "gpu", "total"), rec[len(by):len(by) + 4], strict=True)}
-        cells["gpu_hours"] = float(rec[-1]) if rec[-1] else None
+        cells["gpu_hours"] = float(rec[-2]) if rec[-2] else None
+        cells["unused_gpu"] = float(rec[-1]) if rec[-1] else None
         parsed.append((tuple(rec[:len(by)]), cells))
     assert parsed[-1][0][0] == "__total__"
     return parsed[:-1], parsed[-1][1]
@@ -173,13 +192,25 @@ def _number(text: str) -> float | None:
     return float(text) if text else None
 
 
+def _shown_columns(header: list[str]) -> tuple[str, ...]:
+    """The number columns a table or Markdown header shows: unused_gpu only with data."""
+    names = tuple(c.removesuffix(" (USD)") for c in header)
+    assert names in (COLUMNS, COLUMNS[:-1]), header
+    return names
+
+
+def _with_unused(cells: Cells) -> Cells:
+    return {"unused_gpu": None, **cells}
+
+
 def parse_markdown(text: str, by: list[str]) -> tuple[list[tuple[tuple[str, ...], Cells]], Cells]:
     lines = [line for line in text.splitlines() if line.startswith("|")]
     split = [[c.strip() for c in line.strip("|").split(" | ")] for line in lines]
     assert split[0][:len(by)] == by and split[0][len(by)] == "cpu (USD)"
+    shown = _shown_columns(split[0][len(by):])
     assert set(split[1][len(by):]) == {"---:"}
     rows = [(tuple(c.strip("*") for c in cells[:len(by)]),
-             {col: _number(v) for col, v in zip(("cpu", "memory", "gpu", "total", "gpu_hours"), cells[len(by):], strict=True)})
+             _with_unused({col: _number(v) for col, v in zip(shown, cells[len(by):], strict=True)}))
             for cells in split[2:]]
     return rows[:-1], rows[-1][1]
 
@@ -191,12 +222,13 @@ def parse_table(text: str, by: list[str]) -> tuple[list[tuple[tuple[str, ...], C
     spans = [m.span() for m in re.finditer(r"-+", lines[rule_at])]
     header = [lines[rule_at - 1][a:b].strip() for a, b in spans]
     assert header[:len(by)] == by
+    shown = _shown_columns(header[len(by):])
     body = [line for line in lines[rule_at + 1:] if not line.startswith("---")]
     for line in body:  # right-aligned numbers end exactly at their column's end
         for a, b in spans[len(by):]:
             assert line[b - 1:b] != " " or not line[a:b].strip(), line
     rows = [(tuple(line[a:b].strip() for a, b in spans[:len(by)]),
-             {col: _number(line[a:b]) for col, (a, b) in zip(("cpu", "memory", "gpu", "total", "gpu_hours"), spans[len(by):], strict=True)})
+             _with_unused({col: _number(line[a:b]) for col, (a, b) in zip(shown, spans[len(by):], strict=True)}))
             for line in body]
     return rows[:-1], rows[-1][1]
 
@@ -230,6 +262,11 @@ CASES = [
     (["--from", "2025-09-20T03:00:00+02:00", "--to", "2025-09-21T00:00:00Z", "--by", "namespace"],
      ["namespace"], (datetime(2025, 9, 20, 1, tzinfo=UTC), datetime(2025, 9, 21, tzinfo=UTC)), "separate",
      None, None),
+    # Before dcgm-exporter was installed (Sep 3): no unused GPU data, every unused_gpu cell null.
+    (["--from", "2025-08-31", "--to", "2025-09-01", "--by", "namespace,owner"], ["namespace", "owner"],
+     (datetime(2025, 8, 31, tzinfo=UTC), datetime(2025, 9, 2, tzinfo=UTC)), "separate", None, None),
+    (["--month", "2025-09", "--by", "cluster,node", "--sort", "unused_gpu"], ["cluster", "node"], SEPTEMBER,
+     "separate", None, None),
 ]
 
 
@@ -242,8 +279,12 @@ def test_every_cell_equals_the_spend_of_the_samples(
         top: int | None) -> None:
     out = report(served, capsys, *flags, "--format", fmt)
     want = expected(served, *period, by, idle, keep or (lambda _: True), top)
+    if "--sort" in flags:  # largest unused GPU cost first, rows without any after, by name
+        pods = [kv for kv in want if kv[0][-1] != "__idle__"]
+        want = sorted(pods, key=lambda kv: (-(kv[1]["unused_gpu"] or 0.0), kv[0])) + want[len(pods):]
     if fmt == "json":
-        rows, totals, _ = parse_json(out, by)
+        rows, totals, doc = parse_json(out, by)
+        assert doc["unused_step_seconds"] == (h.EVAL_S if h.has_unused(served.series, *period) else None)
     else:
         rows, totals = parse_csv(out, by)
     assert_rows(rows, want)
@@ -260,12 +301,26 @@ def test_table_and_markdown_show_the_same_cells_rounded(
     # Money to the cent, GPU-hours to a tenth.
     assert [k for k, _ in rows] == [k for k, _ in want]
     for (key, g), (_, w) in zip([*rows, (("",), totals)], [*want, (("",), _totals(want))], strict=True):
-        for column, tol in (("cpu", 0.005), ("memory", 0.005), ("gpu", 0.005), ("total", 0.005), ("gpu_hours", 0.05)):
+        for column, tol in (("cpu", 0.005), ("memory", 0.005), ("gpu", 0.005), ("total", 0.005), ("gpu_hours", 0.05),
+                            ("unused_gpu", 0.005)):
             if w[column] is None:
                 assert g[column] is None
             else:
                 assert abs(g[column] - w[column]) <= tol + 1e-9, (key, column, g[column], w[column])
-    assert "step 600s" in out and "month 2025-09" in out
+    assert "step 600s; unused GPU step 240s" in out and "month 2025-09" in out
+    assert "unused_gpu (USD)" in out
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_without_utilization_data_table_and_markdown_leave_the_column_out(
+        served: Served, capsys: pytest.CaptureFixture[str], fmt: str) -> None:
+    # dcgm-exporter comes on Sep 3: nothing recorded on Aug 31 and Sep 1.
+    out = report(served, capsys, "--from", "2025-08-31", "--to", "2025-09-01", "--by", "team", "--format", fmt)
+    rows, totals = (parse_table if fmt == "table" else parse_markdown)(out, ["team"])
+    assert "unused" not in out
+    want = expected(served, datetime(2025, 8, 31, tzinfo=UTC), datetime(2025, 9, 2, tzinfo=UTC), ["team"])
+    assert [k for k, _ in rows] == [k for k, _ in want]
+    assert all(r["unused_gpu"] is None for _, r in want)
 
 
 def test_hand_worked_figures(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,6 +339,14 @@ def test_hand_worked_figures(served: Served, capsys: pytest.CaptureFixture[str])
     assert doc["coverage"] == pytest.approx(4283 / 4320, abs=1e-6)
     assert doc["period"] == {"start": "2025-09-01T00:00:00+00:00", "end": "2025-10-01T00:00:00+00:00",
                              "label": "month 2025-09"}
+    # Unused GPU cost, each sample standing for the rules' 240 s: the Job 76.80 + 153.60 +
+    # 28.80 (its third day less the 6-hour dcgm gap) = 259.20; a CPU-only workload has none.
+    assert doc["unused_step_seconds"] == 240
+    assert job["unused_gpu"] == pytest.approx(259.2, abs=1e-6)
+    assert api["unused_gpu"] is None
+    # infer (0.60/h unused): 293.8 h as team ml, 366 h as team serving (report_history).
+    assert cells[("ml-serve", "Deployment/infer")]["unused_gpu"] == pytest.approx(176.28 + 219.6, abs=1e-6)
+    assert doc["totals"]["unused_gpu"] == pytest.approx(259.2 + 176.28 + 219.6, abs=1e-6)
 
 
 def test_the_team_label_change_splits_the_pod_between_teams(served: Served,
@@ -294,6 +357,8 @@ def test_the_team_label_change_splits_the_pod_between_teams(served: Served,
     # infer costs 0.05 + 0.02 + 0.80 = 0.87/h. ml until Sep 15 12:00: 348 h - 1/6 h (restart)
     # = 347.8333 h -> 302.76 - 0.145 = 302.615; serving after: 372 h - 6 h (outage) = 366 h -> 318.42.
     assert {k: r["total"] for k, r in rows} == pytest.approx({("ml",): 302.615, ("serving",): 318.42}, abs=1e-6)
+    # Unused GPU cost splits at the same moment: 293.8 h x 0.60 = 176.28, 366 h x 0.60 = 219.60.
+    assert {k: r["unused_gpu"] for k, r in rows} == pytest.approx({("ml",): 176.28, ("serving",): 219.6}, abs=1e-6)
 
 
 def test_consecutive_periods_add_up_to_the_whole(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -328,6 +393,11 @@ def test_refused_chunks_are_split_and_add_up_the_same(served: Served) -> None:
     flat = lambda sums: {(k, c): v for k, cols in sums.pods.items() for c, v in cols.items()}
     assert flat(a) == pytest.approx(flat(b), rel=1e-12)
     assert whole_days.detect_step_s() == 600
+    # The unused-cost queries are split on their own (360 evaluations a day > 120) and add up
+    # the same; their step is the rules' interval, not the scrape's.
+    assert a.unused and dict(a.unused) == pytest.approx(dict(b.unused), rel=1e-12)
+    assert a.unused_samples == b.unused_samples
+    assert whole_days.detect_unused_step_s() == 240 == quarter_days.detect_unused_step_s()
 
 
 def test_step_flag_scales_every_cell(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
@@ -340,6 +410,13 @@ def test_step_flag_scales_every_cell(served: Served, capsys: pytest.CaptureFixtu
     assert doc["step_seconds"] == 300
     for (k1, half), (k2, full) in zip(five, detected, strict=True):
         assert k1 == k2 and half["total"] == pytest.approx(full["total"] / 2, abs=1e-6)
+        assert half["unused_gpu"] == full["unused_gpu"]  # the scrape step does not touch it
+    two, _, doc = parse_json(report(served, capsys, "--month", "2025-09", "--unused-step", "2m",
+                                    "--format", "json"), ["namespace"])
+    assert doc["unused_step_seconds"] == 120
+    for (k1, half), (k2, full) in zip(two, detected, strict=True):
+        assert k1 == k2 and half["total"] == full["total"]
+        assert half["unused_gpu"] == (None if full["unused_gpu"] is None else pytest.approx(full["unused_gpu"] / 2))
 
 
 @pytest.mark.parametrize(("flags", "message"), [

@@ -300,3 +300,70 @@ def test_main_writes_kubectl_lists(tmp_path: Path, capsys: pytest.CaptureFixture
         "pods.json",
         "replicasets.json",
     ]
+
+
+@pytest.fixture(scope="module")
+def dra_cluster() -> synth.Cluster:
+    return synth.generate(PODS, seed=0, dra=True)
+
+
+def test_dra_cluster_has_one_claim_per_gpu_pod_and_one_slice_per_gpu_node(
+    cluster: synth.Cluster, dra_cluster: synth.Cluster
+) -> None:
+    def asks_gpus(pod: dict) -> bool:
+        return any(r.startswith("nvidia.com/") for c in pod["spec"]["containers"]
+                   for r in c["resources"].get("requests", {}))
+
+    gpu_pods = [p["metadata"]["name"] for p in cluster.pods if asks_gpus(p)]
+    gpu_nodes = [n["metadata"]["name"] for n in cluster.nodes
+                 if any(r.startswith("nvidia.com/") for r in n["status"]["capacity"])]
+    assert gpu_pods and gpu_nodes
+    # Same pods and nodes; GPU requests and capacities have become claims and slices.
+    assert [p["metadata"]["uid"] for p in dra_cluster.pods] == [p["metadata"]["uid"] for p in cluster.pods]
+    assert not any(asks_gpus(p) for p in dra_cluster.pods)
+    assert not any(r.startswith("nvidia.com/") for n in dra_cluster.nodes for r in n["status"]["capacity"])
+    claimed = {p["metadata"]["name"]: p["status"]["resourceClaimStatuses"][0]["resourceClaimName"]
+               for p in dra_cluster.pods if p["spec"].get("resourceClaims")}
+    assert sorted(claimed) == sorted(gpu_pods)
+    assert sorted(c["metadata"]["name"] for c in dra_cluster.resourceclaims) == sorted(claimed.values())
+    assert sorted(s["spec"]["nodeName"] for s in dra_cluster.resourceslices) == sorted(gpu_nodes)
+
+
+def test_dra_claims_never_overbook_a_device(dra_cluster: synth.Cluster) -> None:
+    devices = {(s["spec"]["pool"]["name"], d["name"]): d
+               for s in dra_cluster.resourceslices for d in s["spec"]["devices"]}
+    taken: dict[tuple[str, str], int] = defaultdict(int)  # MiB of memory taken per device
+    pods = {p["metadata"]["uid"]: p for p in dra_cluster.pods}
+    for c in dra_cluster.resourceclaims:
+        status = c["status"]
+        if not status:
+            continue
+        (user,) = status["reservedFor"]
+        assert pods[user["uid"]]["spec"]["nodeName"] == status["allocation"]["devices"]["results"][0]["pool"]
+        for result in status["allocation"]["devices"]["results"]:
+            device = devices[result["pool"], result["device"]]
+            total = int(device["capacity"]["memory"]["value"].removesuffix("Mi"))
+            consumed = result.get("consumedCapacity", {}).get("memory")
+            assert (consumed is not None) == bool(device.get("allowMultipleAllocations"))
+            taken[result["pool"], result["device"]] += int(consumed.removesuffix("Mi")) if consumed else total
+            assert taken[result["pool"], result["device"]] <= total, result
+    assert taken
+
+
+def test_dra_cluster_lists_decode_and_cost(dra_cluster: synth.Cluster) -> None:
+    from gpucost.pricing import PricingConfig
+    from gpucost.state import CostState
+
+    state = CostState(PricingConfig())
+    for kind in ("Node", "ResourceSlice", "ResourceClaim", "Pod"):
+        decoder = msgspec.json.Decoder(objects.KINDS[kind])
+        items = dict(dra_cluster.lists().values())[kind]
+        state.replace(kind, [decoder.decode(msgspec.json.encode(o)) for o in items])
+    state.flush()
+    text = state.render()
+    # Every GPU pod that holds devices is charged under the DRA driver's resource label.
+    held = sum(1 for c in dra_cluster.resourceclaims if c["status"])
+    assert text.count('resource="gpu.nvidia.com"') == held
+    for s in dra_cluster.resourceslices:
+        cost = state.node_cost(s["spec"]["nodeName"])
+        assert cost.idle["gpu"] >= 0

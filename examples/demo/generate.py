@@ -123,8 +123,8 @@ class NodeShape:
 
 M5_4XL = NodeShape("m5.4xlarge", 16, 65_023_424, 104_845_292,
                    labels={"karpenter.k8s.aws/instance-family": "m5"})
-M6I_4XL = NodeShape("m6i.4xlarge", 16, 65_021_380, 104_845_292,
-                    labels={"karpenter.k8s.aws/instance-family": "m6i"})
+M6A_4XL = NodeShape("m6a.4xlarge", 16, 65_021_380, 104_845_292,
+                    labels={"karpenter.k8s.aws/instance-family": "m6a"})
 P4DE = NodeShape(
     "p4de.24xlarge", 96, 1_176_054_916, 1_953_512_428,
     devices={"nvidia.com/gpu": 8, "vpc.amazonaws.com/efa": 4},
@@ -159,7 +159,7 @@ G5_12XL = NodeShape(
         "karpenter.k8s.aws/instance-gpu-memory": "24576",
     },
 )
-MI300X = NodeShape("Standard_ND96isr_MI300X_v5", 96, 1_923_847_136, 3_758_096_384,
+MI300X = NodeShape("onprem-mi300x-oam-8gpu", 96, 1_923_847_136, 3_758_096_384,
                    devices={"amd.com/gpu": 8})
 
 
@@ -272,7 +272,7 @@ NODES = [
     NodeSpec("ip-10-0-11-21.ec2.internal", M5_4XL, "us-east-1a", "general", age_days=41),
     NodeSpec("ip-10-0-27-144.ec2.internal", M5_4XL, "us-east-1b", "general-spot",
              capacity_type="spot", age_days=3.2),
-    NodeSpec("ip-10-0-19-88.ec2.internal", M6I_4XL, "us-east-1a", "general", age_days=17),
+    NodeSpec("ip-10-0-19-88.ec2.internal", M6A_4XL, "us-east-1a", "general", age_days=17),
     # One GPU fell off the bus: the device plugin reports 8 in capacity, 7 allocatable.
     NodeSpec("ip-10-0-40-12.ec2.internal", P4DE, "us-east-1a", "gpu-a100",
              gpu_labels=A100_LABELS, taints=[NVIDIA_TAINT],

@@ -28,13 +28,16 @@ import gzip
 import io
 import json
 import logging
+import math
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from .configfile import ConfigError
+from .guard import brief, encoding_of
 
 log = logging.getLogger("gpucost.billing")
 
@@ -173,9 +176,10 @@ def export_files(path: str | Path) -> list[Path]:
 
 
 def _open(path: Path) -> io.TextIOBase:
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by the caller
+    """A text stream of the CSV: UTF-8, or UTF-16/32 when a byte-order mark says so."""
+    raw = gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")  # noqa: SIM115
+    encoding = encoding_of(raw.peek(4)[:4])
+    return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 
 def load_billing(
@@ -197,8 +201,8 @@ def load_billing(
         try:
             with _open(f) as stream:
                 rows += _read(f, stream, currency, cost_column, resources, skipped)
-        except (OSError, EOFError, UnicodeDecodeError, csv.Error) as exc:
-            raise BillingError(f"{f}: cannot read billing export: {exc}") from None
+        except (OSError, EOFError, UnicodeDecodeError, csv.Error, zlib.error) as exc:
+            raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
     return _price(str(path), currency, cost_column, window_days, resources, rows, skipped)
 
 
@@ -242,17 +246,18 @@ def _read(
             if not row[i_cur]:
                 skip("missing_currency")
                 continue
+            billed = brief(row[i_cur])[1:-1]
             raise BillingError(
-                f"{f}:{line}: BillingCurrency: the export is billed in {row[i_cur]} but the pricing file's "
-                f"currency is {currency}; set `currency: {row[i_cur]}` in the pricing file or export in {currency}"
+                f"{f}:{line}: BillingCurrency: the export is billed in {billed} but the pricing file's "
+                f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
             )
         try:
             cost = float(row[i_cost])
             start, end = _epoch(row[i_start]), _epoch(row[i_end])
-        except ValueError:
+        except (ValueError, OverflowError):
             skip("malformed_value")
             continue
-        if end <= start or cost != cost:  # NaN
+        if end <= start or not math.isfinite(cost):  # NaN, inf, 1e999
             skip("malformed_value")
             continue
         details: dict[str, object] = {}
@@ -260,7 +265,7 @@ def _read(
             try:
                 parsed = json.loads(row[i_details])
                 details = parsed if isinstance(parsed, dict) else {}
-            except ValueError:
+            except (ValueError, RecursionError):  # [[[[...]]]] deeper than the JSON decoder goes
                 details = {}
         keys = _row_keys(resource_id, row[i_name] if i_name is not None else "", details)
         r = resources.get(keys[0])
@@ -282,10 +287,13 @@ def _read(
         day.cost += cost
         if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
             try:
-                day.hourly_qty += float(row[i_qty])
-                day.metered = True
+                qty = float(row[i_qty])
             except ValueError:
-                pass  # the cost still counts; the span measures the hours
+                qty = math.nan
+            if math.isfinite(qty) and qty >= 0:
+                day.hourly_qty += qty
+                day.metered = True
+            # else: the cost still counts; the span measures the hours
     return n
 
 
@@ -321,6 +329,10 @@ def _price(
         hours = min(span, sum(d.hourly_qty for d in metered)) if len(metered) == len(days) else span
         if hours <= 0:
             skipped["no_billed_hours"] = skipped.get("no_billed_hours", 0) + 1
+            continue
+        if cost < 0 or not math.isfinite(cost):
+            # Credits larger than the usage they offset: no price, rather than a negative one.
+            skipped["negative_cost"] = skipped.get("negative_cost", 0) + 1
             continue
         price = ResourcePrice(cost / hours, hours, r.region, r.instance_type, r.capacity_type)
         for key in r.keys:

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from .guard import MAX_CONFIG_BYTES, GuardedLoader, brief, read_limited, to_text, yaml_message
+
 
 class ConfigError(ValueError):
     """An invalid config file; the message names the file, line and key."""
@@ -21,8 +23,8 @@ class Located(dict):  # type: ignore[type-arg]
     key_lines: dict[Any, int]
 
 
-class _Loader(yaml.SafeLoader):
-    pass
+class _Loader(GuardedLoader, yaml.SafeLoader):
+    """Safe loading within the limits of `gpucost.guard` (depth, aliases, scalars)."""
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
@@ -38,7 +40,7 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> Located:
             )
         if key in out:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {brief(key)}", key_node.start_mark
             )
         out[key] = loader.construct_object(value_node, deep=True)  # type: ignore[no-untyped-call]
         out.key_lines[key] = key_node.start_mark.line + 1
@@ -49,22 +51,20 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 
 
 def read_file(path: str | Path, what: str, error: type[ConfigError] = ConfigError) -> str:
-    """The text of a config file; an unreadable file is an error naming it."""
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise error(f"{path}: cannot read {what}: {exc.strerror}") from None
+    """The text of a config file (UTF-8, or UTF-16/32 with a byte-order mark; at most
+    `gpucost.guard.MAX_CONFIG_BYTES`); anything else is an error naming the file."""
+    return to_text(read_limited(path, what, error, MAX_CONFIG_BYTES), str(path), error)
 
 
 def load_document(text: str, filename: str, error: type[ConfigError] = ConfigError) -> Any:
-    """Parse one YAML document (safe loading; duplicate keys rejected); mappings are Located."""
+    """Parse one YAML document (safe loading; duplicate keys rejected; the limits of
+    `gpucost.guard`); mappings are Located. Every failure is `error` naming file and line."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise error(f"{filename}: larger than the {MAX_CONFIG_BYTES >> 20} MiB limit; see docs/input-limits.md")
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 0
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise error(f"{filename}:{line}: invalid YAML: {problem}") from None
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise error(yaml_message(exc, filename)) from None
 
 
 def describe(value: Any) -> str:
@@ -78,6 +78,19 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def shown(value: Any) -> str:
+    """`a list ['lol', 'lol', ...]`: what a value is and a bounded glimpse of it."""
+    return f"{describe(value)} {brief(value)}"
+
+
+#: The largest number a config file may hold (prices, weights): large enough for any price in
+#: any currency, small enough that a price times any Kubernetes capacity (< 2^63 units) stays
+#: a finite float, so no series is ever +Inf.
+MAX_NUMBER = 1e15
+#: Characters of a key path shown in a message.
+MAX_KEY_SHOWN = 80
+
+
 class Reader:
     """Validates one document; `error` is the ConfigError subclass to raise."""
 
@@ -86,7 +99,10 @@ class Reader:
         self.error = error
 
     def fail(self, line: int, key: str, message: str) -> ConfigError:
-        """`file:line: key: message`; the key "" is the document itself, named "document root"."""
+        """`file:line: key: message`; the key "" is the document itself, named "document root".
+        A key longer than a line is cut: keys come from the file and may be anything."""
+        if len(key) > 2 * MAX_KEY_SHOWN:
+            key = key[:MAX_KEY_SHOWN] + "..."
         return self.error(f"{self.filename}:{line}: {key or 'document root'}: {message}")
 
     def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> Located:
@@ -106,21 +122,23 @@ class Reader:
         v = m[k]
         where = f"{prefix}{k}"
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.fail(m.key_lines[k], where, f"expected a number, got {describe(v)} {v!r}")
-        if not math.isfinite(v) or v < 0:
-            raise self.fail(m.key_lines[k], where, f"must be a finite number >= 0, got {v!r}")
+            raise self.fail(m.key_lines[k], where, f"expected a number, got {shown(v)}")
+        if (isinstance(v, float) and not math.isfinite(v)) or v < 0:
+            raise self.fail(m.key_lines[k], where, f"must be a finite number >= 0, got {brief(v)}")
+        if v > MAX_NUMBER:  # compared, not converted: float(10**400) raises OverflowError
+            raise self.fail(m.key_lines[k], where, f"must be at most {MAX_NUMBER:g}, got {brief(v)}")
         return float(v)
 
     def string(self, m: Located, k: str, prefix: str) -> str:
         v = m[k]
         if not isinstance(v, str) or not v:
-            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected a non-empty string, got {describe(v)} {v!r}")
+            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected a non-empty string, got {shown(v)}")
         return v
 
     def boolean(self, m: Located, k: str, prefix: str) -> bool:
         v = m[k]
         if not isinstance(v, bool):
-            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected true or false, got {describe(v)} {v!r}")
+            raise self.fail(m.key_lines[k], f"{prefix}{k}", f"expected true or false, got {shown(v)}")
         return v
 
     def number_table(self, m: Located, k: str) -> dict[str, float]:

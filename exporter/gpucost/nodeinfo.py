@@ -10,9 +10,10 @@ from . import catalog
 from .allocators import NodeAllocators, hami_devices
 from .gpu import CatalogGpus, DeviceInventory, NodeGpus, is_gpu_resource, node_gpus
 from .gpumodels import lookup
+from .guard import brief
 from .objects import Node
 from .pricing import NodeFacts, PricingConfig, resolve_node_price
-from .quantity import milli_value, parse_quantity, value
+from .quantity import QuantityError, milli_value, parse_quantity, value
 from .records import NodeEntry
 from .workloads import first_label
 
@@ -24,6 +25,28 @@ _REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernet
 _ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 
 NvmlInventory = Callable[[str], tuple[int, str]]
+
+
+class InvalidNode(QuantityError):
+    """A Node no physical machine can be: negative capacity or allocatable, or no name. A
+    QuantityError, so the state skips it like a malformed quantity (gpucost_objects_skipped)."""
+
+
+def _amounts(field: str, raw: Mapping[str, object] | None) -> dict[str, int]:
+    """Parsed quantities (nano-units) of status.capacity or status.allocatable; a negative one
+    would price the node below zero and make its idle cost negative, so it is refused."""
+    out = {}
+    for k, v in (raw or {}).items():
+        try:
+            amount = parse_quantity(v)  # type: ignore[arg-type]
+        except QuantityError:
+            raise
+        except ValueError:  # int() of a mantissa past Python's 4,300-digit limit
+            raise QuantityError(f"{field}[{k}]: invalid quantity of {len(str(v))} characters") from None
+        if amount < 0:
+            raise InvalidNode(f"{field}[{k}]: negative quantity {brief(v)}; a node cannot hold less than nothing")
+        out[k] = amount
+    return out
 
 
 def capacity_type(labels: Mapping[str, str]) -> str:
@@ -53,11 +76,14 @@ def describe_node(
     dra: DeviceInventory | None = None,
     previous: NodeEntry | None = None,
 ) -> NodeEntry:
-    """Price a node. Raises QuantityError for a malformed capacity or allocatable."""
+    """Price a node. Raises QuantityError for a malformed or negative capacity or allocatable
+    (InvalidNode for the negative ones and a node without a name)."""
     meta = node.metadata
     name = meta.name
-    capacity = {k: parse_quantity(v) for k, v in (node.status.capacity or {}).items()}
-    allocatable = {k: parse_quantity(v) for k, v in (node.status.allocatable or {}).items()}
+    if not name:
+        raise InvalidNode("no metadata.name; every node series is named by it")
+    capacity = _amounts("capacity", node.status.capacity)
+    allocatable = _amounts("allocatable", node.status.allocatable)
     if not allocatable:
         allocatable = capacity  # manifests may omit status.allocatable
     labels = dict(meta.labels or {})

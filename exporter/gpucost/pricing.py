@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from fractions import Fraction
 from pathlib import Path
@@ -28,7 +28,8 @@ from typing import Any
 
 from . import catalog, gpumodels, regional
 from .billing import BillingPrices
-from .configfile import ConfigError, Located, Reader, describe, load_document, read_file
+from .configfile import MAX_NUMBER, ConfigError, Located, Reader, describe, load_document, read_file
+from .guard import brief
 
 #: Labels every pod series carries; dimension labels may not reuse them.
 FIXED_POD_LABELS = ("namespace", "pod", "node", "owner_kind", "owner_name")
@@ -147,16 +148,17 @@ class PricingConfig:
         return self.default.gpu_hour, True
 
     def instance_price(
-        self, instance_type: str, region: str = "", capacity_type: str = ""
+        self, instance_type: str, region: str = "", capacity_type: str = "", gpu_model: str = "", gpus: int = 0
     ) -> tuple[float | None, str, regional.CatalogPrice | None]:
         """(whole-node $/h or None, source, the catalog row used): the file's
-        `instance_types`, then the built-in regional catalog."""
+        `instance_types`, then the built-in regional catalog (with GPUs attached to GCP N1
+        machines: `gpus` of `gpu_model`)."""
         if instance_type in self.instance_types:
             return self.instance_types[instance_type], "instance_type", None
         if self.builtin_catalog:
-            hit = regional.builtin().lookup(instance_type, region, capacity_type)
+            hit = regional.builtin().lookup(instance_type, region, capacity_type, gpu_model, gpus)
             if hit is not None:
-                return hit.row.hourly, "catalog", hit
+                return hit.hourly, "catalog", hit
         return None, "default", None
 
     def info_labels(self) -> tuple[tuple[str, str], ...]:
@@ -204,6 +206,8 @@ class NodePrice:
     gpu_price_defaulted: bool
     #: The catalog had no row for the node's region: priced from the cheapest listed region.
     region_fallback: bool = False
+    #: A spot node the catalog has no spot price for: priced on demand.
+    spot_fallback: bool = False
 
     @property
     def total(self) -> float:
@@ -242,21 +246,20 @@ def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
     if rule is not None and rule.discount is not None:
         keep = 1.0 - rule.discount
         return NodePrice(price.cpu * keep, price.memory * keep, price.gpu * keep, price.gpu_unit * keep,
-                         "node_rule", price.gpu_price_defaulted, price.region_fallback)
+                         "node_rule", price.gpu_price_defaulted, price.region_fallback, price.spot_fallback)
     return price
 
 
 def _list_price(config: PricingConfig, node: NodeFacts, model_price: float, defaulted: bool) -> NodePrice:
     """The price from the file's instance types, the catalog, or the default unit prices."""
     hourly, source, hit = (
-        config.instance_price(node.instance_type, node.region, node.capacity_type)
+        config.instance_price(node.instance_type, node.region, node.capacity_type, node.gpu_model, int(node.gpus))
         if node.instance_type else (None, "default", None)
     )
     if hourly is not None:
         price = _split(config, node, hourly, model_price, source, defaulted)
-        if hit is not None and hit.region_fallback:
-            price = NodePrice(price.cpu, price.memory, price.gpu, price.gpu_unit, price.source,
-                              price.gpu_price_defaulted, region_fallback=True)
+        if hit is not None and (hit.region_fallback or hit.spot_missing):
+            price = replace(price, region_fallback=hit.region_fallback, spot_fallback=hit.spot_missing)
         return price
     d = config.default
     return NodePrice(
@@ -311,7 +314,7 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     if "currency" in top:
         cur = r.string(top, "currency", "")
         if not _CURRENCY.fullmatch(cur):
-            raise r.fail(top.key_lines["currency"], "currency", f"expected an ISO 4217 code like USD, got {cur!r}")
+            raise r.fail(top.key_lines["currency"], "currency", f"expected an ISO 4217 code like USD, got {brief(cur)}")
         kwargs["currency"] = cur
     default = PricingConfig().default
     if "default" in top:
@@ -352,7 +355,7 @@ def _parse_gpu_models(r: Reader, top: Located) -> dict[str, float]:
         if key in named:
             raise r.fail(
                 table.key_lines[name], f"gpu_models.{name}",
-                f"names the same GPU model as {named[key]!r} ({gpumodels.canonical(name)})",
+                f"names the same GPU model as {brief(named[key])} ({gpumodels.canonical(name)[:80]})",
             )
         named[key] = name
         out[key] = price
@@ -410,7 +413,11 @@ def _parse_amortize(r: Reader, e: Located, where: str) -> Amortization:
     values = {k: r.number(a, k, f"{where}.") for k in a}
     if values["years"] <= 0:
         raise r.fail(a.key_lines["years"], f"{where}.years", "must be > 0")
-    return Amortization(**values)
+    amortization = Amortization(**values)
+    if amortization.hourly > MAX_NUMBER:  # a purchase spread over a few seconds
+        raise r.fail(a.key_lines["years"], f"{where}.years",
+                     f"purchase / years is {amortization.hourly:g} per hour, over the {MAX_NUMBER:g} limit")
+    return amortization
 
 
 def _parse_labels(r: Reader, top: Located) -> dict[str, tuple[str, ...]]:
@@ -452,7 +459,7 @@ def _parse_budgets(r: Reader, top: Located, labels: Mapping[str, tuple[str, ...]
             raise r.fail(b.key_lines["resource"], f"{prefix}.resource", f"must be one of {', '.join(BUDGET_RESOURCES)}")
         name = r.string(b, "name", f"{prefix}.") if "name" in b else f"{dimension}-{value}-{resource}"
         if name in seen:
-            raise r.fail(b.line, f"{prefix}.name", f"duplicate budget name {name!r}")
+            raise r.fail(b.line, f"{prefix}.name", f"duplicate budget name {brief(name)}")
         seen.add(name)
         out.append(Budget(name, dimension, value, resource, r.number(b, "monthly", f"{prefix}.")))
     return tuple(out)

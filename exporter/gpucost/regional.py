@@ -6,6 +6,11 @@ Lookup: the node's region and capacity type; a spot node whose region has no spo
 on-demand price (flagged `spot_missing`); a region the catalog does not list falls back to the
 cheapest listed region of that type (flagged `region_fallback`), as does a node without a
 region label.
+
+GCP N1 machines take GPUs attached apart from the machine type (1 to 8 T4, V100, P100 or P4):
+the catalog lists those per GPU under the GKE accelerator name (`nvidia-tesla-t4`), and an N1
+node's price is its machine type's row plus its GPUs times the GPU's row, each looked up as
+above.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import io
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from . import gpumodels
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,15 @@ class CatalogPrice:
     row: CatalogRow
     region_fallback: bool = False
     spot_missing: bool = False
+    #: The row of the GPUs attached to a GCP N1 machine, and how many (0 when none).
+    attached: CatalogRow | None = None
+    attached_gpus: int = 0
+
+    @property
+    def hourly(self) -> float:
+        """The whole node's $/h: the machine row, plus attached GPUs where there are any."""
+        extra = self.attached.hourly * self.attached_gpus if self.attached is not None else 0.0
+        return self.row.hourly + extra
 
 
 @dataclass(frozen=True)
@@ -47,29 +63,48 @@ class Catalog:
         """The newest row's date: the catalog is no fresher than this."""
         return max((r.date for r in self.rows), default="")
 
-    def lookup(self, instance_type: str, region: str = "", capacity_type: str = "") -> CatalogPrice | None:
+    def lookup(self, instance_type: str, region: str = "", capacity_type: str = "",
+               gpu_model: str = "", gpus: int = 0) -> CatalogPrice | None:
         """The price of `instance_type` in `region` for `capacity_type` ("spot" or anything
-        else, read as on-demand); None when the catalog does not list the type at all."""
-        of_type = _index(self).get(instance_type)
-        if not of_type:
+        else, read as on-demand); None when the catalog does not list the type at all. For a
+        GCP N1 machine with `gpus` > 0, the GPUs of `gpu_model` (any alias) are added, and
+        None comes back when the catalog has no price for that GPU."""
+        host = _lookup_type(_index(self).get(instance_type), region, capacity_type)
+        if host is None or not (gpus > 0 and instance_type.startswith("n1-") and host.row.provider == "gcp"):
+            return host
+        model = gpumodels.canonical(gpu_model) if gpu_model else ""
+        gpu = _lookup_type(_index(self).get(_ATTACHED_PREFIX + model), region, capacity_type) if model else None
+        if gpu is None:
             return None
-        want = "spot" if capacity_type == "spot" else "on-demand"
-        here = [r for r in of_type if r.region == region]
-        if here:
-            hit = next((r for r in here if r.capacity_type == want), None)
-            if hit is not None:
-                return CatalogPrice(hit)
-            on_demand = next((r for r in here if r.capacity_type == "on-demand"), None)
-            if on_demand is not None:
-                return CatalogPrice(on_demand, spot_missing=want == "spot")
-        candidates = [r for r in of_type if r.capacity_type == want] or [
-            r for r in of_type if r.capacity_type == "on-demand"
-        ]
-        if not candidates:
-            return None
-        cheapest = min(candidates, key=lambda r: (r.hourly, r.region))
-        return CatalogPrice(cheapest, region_fallback=True,
-                            spot_missing=want == "spot" and cheapest.capacity_type != "spot")
+        return CatalogPrice(host.row, host.region_fallback or gpu.region_fallback,
+                            host.spot_missing or gpu.spot_missing, gpu.row, gpus)
+
+
+def _lookup_type(of_type: list[CatalogRow] | None, region: str, capacity_type: str) -> CatalogPrice | None:
+    """One instance type's rows: the region's, else the cheapest region's (flagged)."""
+    if not of_type:
+        return None
+    want = "spot" if capacity_type == "spot" else "on-demand"
+    here = [r for r in of_type if r.region == region]
+    if here:
+        hit = next((r for r in here if r.capacity_type == want), None)
+        if hit is not None:
+            return CatalogPrice(hit)
+        on_demand = next((r for r in here if r.capacity_type == "on-demand"), None)
+        if on_demand is not None:
+            return CatalogPrice(on_demand, spot_missing=want == "spot")
+    candidates = [r for r in of_type if r.capacity_type == want] or [
+        r for r in of_type if r.capacity_type == "on-demand"
+    ]
+    if not candidates:
+        return None
+    cheapest = min(candidates, key=lambda r: (r.hourly, r.region))
+    return CatalogPrice(cheapest, region_fallback=True,
+                        spot_missing=want == "spot" and cheapest.capacity_type != "spot")
+
+
+#: Index key of a GPU attached to GCP N1 machines: the prefix and the canonical model name.
+_ATTACHED_PREFIX = "attached:"
 
 
 _indexes: dict[int, dict[str, list[CatalogRow]]] = {}
@@ -80,7 +115,11 @@ def _index(catalog: Catalog) -> dict[str, list[CatalogRow]]:
     if idx is None:
         idx = {}
         for r in catalog.rows:
-            idx.setdefault(r.instance_type, []).append(r)
+            # GPUs priced apart from the machine are named by the GKE accelerator; index them
+            # under the canonical model so any alias of the node's GPU finds them.
+            key = (_ATTACHED_PREFIX + gpumodels.canonical(r.instance_type)
+                   if r.provider == "gcp" and r.instance_type.startswith("nvidia-") else r.instance_type)
+            idx.setdefault(key, []).append(r)
         _indexes[id(catalog)] = idx
     return idx
 

@@ -49,6 +49,8 @@ NODE_FAMILIES = (
      "Physical-GPU equivalents one unit of a GPU resource a node advertises is worth (1 whole, 1/R time-sliced or MPS, g/7 MIG, 1/N AMD partition, inferred or configured)."),
     ("gpucost_node_allocator_gpus", "gauge",
      "Physical GPUs a node's allocators know: published in DRA ResourceSlices (allocator=dra) or registered with HAMi (allocator=hami)."),
+    ("gpucost_node_price_fallback", "gauge",
+     "1 when the catalog priced a node from another region (reason=region) or a spot node at the on-demand price (reason=spot)."),
 )
 _IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
 
@@ -131,7 +133,7 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
            ("zone", entry.zone), ("capacity_type", entry.capacity_type),
            ("gpu_model", gpus.model if gpus.physical else ""),
            ("price_source", entry.price.source)), 1)],
-        [], [], [], [], [],
+        [], [], [], [], [], [],
     ]
     if gpus.physical:
         out[3].append(((node,), gpus.physical))
@@ -145,6 +147,10 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
         out[7].append(((node, ("allocator", "dra")), entry.dra_gpus))
     if entry.allocators.hami:
         out[7].append(((node, ("allocator", "hami")), len(entry.allocators.hami)))
+    if entry.price.region_fallback:
+        out[8].append(((node, ("reason", "region")), 1))
+    if entry.price.spot_fallback:
+        out[8].append(((node, ("reason", "spot")), 1))
     return out
 
 

@@ -204,6 +204,54 @@ def _status_may_differ(pod: Pod) -> bool:
     return bool(inits or status.init_container_statuses) and _pairs_differ(inits, status.init_container_statuses or ())
 
 
+def _simple_requests(pod: Pod) -> Amounts | None:
+    """The requests of the common pod in one pass, or None when the general path must decide:
+    no init containers, pod-level resources or overhead; every quantity seen before; no limit
+    standing in for a missing request; no resize pending; and the status, where there is one,
+    reports each container's spec requests as written. Then the result is the containers' sum,
+    exactly what the general path computes. This runs for every pod of every sync and watch
+    event, so it avoids the general path's per-container calls and intermediate dicts."""
+    status = pod.status
+    if status.init_container_statuses:
+        return None
+    conditions = status.conditions
+    if conditions:
+        for condition in conditions:
+            if condition.type == "PodResizePending":
+                return None
+    containers = pod.spec.containers or ()
+    statuses = status.container_statuses
+    if statuses is not None and len(statuses) != len(containers):
+        return None
+    total: Amounts = {}
+    parsed = _parsed
+    for i, c in enumerate(containers):
+        res = c.resources
+        requests = res.requests if res is not None else None
+        if statuses is not None:
+            s = statuses[i]  # the kubelet keeps spec order
+            if s.name != c.name:
+                return None
+            allocated = s.allocated_resources
+            if allocated is not None and allocated != requests:
+                return None
+            actual = s.resources
+            if actual is not None and actual.requests is not None and actual.requests != requests:
+                return None
+        if res is None:
+            continue
+        limits = res.limits
+        if limits and (requests is None or not limits.keys() <= requests.keys()):
+            return None
+        if requests:
+            for name, raw in requests.items():
+                amount = parsed.get(raw)
+                if amount is None:
+                    return None  # first sight of this text (or a bare number): parse it there
+                total[name] = total.get(name, 0) + amount
+    return total
+
+
 def pod_requests(
     pod: Pod,
     *,
@@ -218,6 +266,10 @@ def pod_requests(
     Raises RequestError naming the field for a malformed or negative quantity.
     """
     spec = pod.spec
+    if use_status and not spec.init_containers and spec.resources is None and not spec.overhead:
+        simple = _simple_requests(pod)
+        if simple is not None:
+            return simple
     result = _spec_aggregate(pod)
     if use_status and _status_may_differ(pod):
         candidates = [] if _resize_infeasible(pod) else [result]

@@ -21,6 +21,7 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.exposition import generate_latest
 
 from . import __version__
+from .basicauth import Verdict
 from .exposition import CONTENT_TYPE, GZIP_LEVEL, SMALL_FAMILY_BYTES, MetricFamily
 from .logs import rfc3339
 from .state import CostState
@@ -179,28 +180,36 @@ def _guard_middleware(guard: WebGuard) -> Any:
     async def middleware(request: web.Request, handler: Any) -> web.StreamResponse:
         guard.maybe_reload()
         config = guard.config
-        if config.basic_auth_users and not await _authorized(guard, request):
-            response: web.StreamResponse = web.Response(
+        verdict = await _verdict(guard, request) if config.basic_auth_users else Verdict.GRANTED
+        response: web.StreamResponse
+        if verdict is Verdict.GRANTED:
+            response = await handler(request)
+        elif verdict is Verdict.BUSY:
+            response = web.Response(status=429, text="Too Many Requests: authentication is busy\n",
+                                    headers={"Retry-After": "1"})
+        else:
+            response = web.Response(
                 status=401, text="Unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="gpucost"'}
             )
-        else:
-            response = await handler(request)
         response.headers.update(config.headers)
         return response
 
     return middleware
 
 
-async def _authorized(guard: WebGuard, request: web.Request) -> bool:
+async def _verdict(guard: WebGuard, request: web.Request) -> Verdict:
+    """Malformed credentials (not base64, not UTF-8, no colon) are refused like wrong ones."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Basic "):
-        return False
+        return Verdict.REFUSED
     try:
         user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
-        return False
-    # bcrypt is slow on purpose: check off the event loop (verdicts are cached).
-    return bool(sep) and await asyncio.to_thread(guard.allowed, user, password)
+        return Verdict.REFUSED
+    if not sep:
+        return Verdict.REFUSED
+    # Cached verdicts come back at once; bcrypt runs off the event loop, bounded.
+    return await guard.auth.verdict(user, password)
 
 
 def _compress_all(texts: list[bytes]) -> list[bytes]:

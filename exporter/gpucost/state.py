@@ -58,9 +58,9 @@ from .quantity import QuantityError, milli_value, value
 from .records import NodeEntry, PodEntry, Reserved
 from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
 from .requests import RequestError, pod_requests
-from .workloads import Workloads, controller_ref
+from .workloads import Workloads
 
-__all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type"]
+__all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type", "pod_key"]
 
 log = logging.getLogger("gpucost.state")
 
@@ -72,6 +72,12 @@ _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
 _NO_SHARES: dict[str, Fraction] = {}
 _intern = sys.intern
+
+
+def pod_key(namespace: str, name: str) -> str:
+    """A pod's key in the state (and in `pod_cost`): `namespace/name`."""
+    return f"{namespace}/{name}"
+
 _gpu_names: dict[str, bool] = {}
 
 
@@ -82,6 +88,9 @@ def _is_gpu(name: str) -> bool:
     return known
 
 
+_ALLOCATOR_ANNOTATIONS = frozenset({"gpu-fraction", "gpu-memory", *HAMI_ALLOCATED})
+
+
 def _may_use_allocators(pod: Pod, namespace: str, amounts: dict[str, Any]) -> bool:
     """A cheap test before reading allocator sources: most pods have none."""
     if pod.spec.resource_claims or pod.status.extended_resource_claim_status is not None:
@@ -89,15 +98,14 @@ def _may_use_allocators(pod: Pod, namespace: str, amounts: dict[str, Any]) -> bo
     if namespace in KAI_RESERVATION_NAMESPACES:
         return True
     annotations = pod.metadata.annotations
-    if annotations and ("gpu-fraction" in annotations or "gpu-memory" in annotations
-                        or any(k in annotations for k in HAMI_ALLOCATED)):
+    if annotations and not _ALLOCATOR_ANNOTATIONS.isdisjoint(annotations):
         return True
-    return any(r in amounts for r in HAMI_RESOURCES)
+    return len(amounts) > 2 and not amounts.keys().isdisjoint(HAMI_RESOURCES)
 
 
 @dataclass(frozen=True)
 class Shard:
-    """This process's share of the series: pods by UID hash, nodes by name hash."""
+    """This process's share of the series: pods by key (namespace/name) hash, nodes by name hash."""
 
     index: int = 0
     total: int = 1
@@ -115,6 +123,9 @@ class Relist:
         self._seen: set[str] = set()
 
     def add(self, obj: Sink) -> None:
+        if self._kind == "Pod":
+            self._seen.add(self._state._upsert_pod(obj))  # type: ignore[arg-type]
+            return
         self._seen.add(self._state._key(self._kind, obj.metadata))
         self._state.upsert(self._kind, obj)
 
@@ -143,7 +154,9 @@ class CostState:
         self._render = Renderer(pricing, self._workloads)
         self._dra = DraIndex()
         self._nodes: dict[str, NodeEntry] = {}
-        self._pods: dict[str, PodEntry] = {}
+        self._pods: dict[str, PodEntry] = {}  # by pod_key(namespace, name)
+        self._uids: dict[str, str] = {}  # pod key -> UID, for pods with allocator sources
+        self._dims: dict[tuple[str, ...], tuple[str, ...]] = {}  # one shared tuple per value set
         self._reserved: dict[str, Reserved] = {}
         self._claim_users: dict[str, dict[str, None]] = {}  # claim key -> pods that name it
         self._kai_groups: dict[str, dict[str, None]] = {}  # GPU group -> fractional and reservation pods
@@ -208,8 +221,11 @@ class CostState:
     def _key(kind: str, meta: ObjectMeta) -> str:
         if kind in ("Node", "Namespace", "ResourceSlice"):
             return meta.name
-        if kind == "ResourceClaim":  # pods name their claims: key by name, not uid
-            return f"{meta.namespace or 'default'}/{meta.name}"
+        if kind in ("Pod", "ResourceClaim"):
+            # A pod is its namespace and name: a replacement with a new UID replaces it (the
+            # API server never holds two), so one pod never yields two sets of series. Pods
+            # name their claims: those are keyed by name too.
+            return pod_key(meta.namespace or "default", meta.name)
         return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
 
     def _keys_of(self, kind: str) -> set[str]:
@@ -245,24 +261,31 @@ class CostState:
 
     # ------------------------------------------------------------------ pods
 
-    def _upsert_pod(self, pod: Pod) -> None:
+    def _upsert_pod(self, pod: Pod) -> str:
+        """Apply one pod; its key. The hot path of every sync and watch: a pod that changes
+        nothing the cost model reads returns before anything is allocated or interned."""
         meta = pod.metadata
-        key = self._key("Pod", meta)
+        namespace = meta.namespace or "default"
+        key = pod_key(namespace, meta.name)
         node = pod.spec.node_name
         if not node or pod.status.phase in _TERMINAL_PHASES:
-            self._skipped.pop(key, None)
+            if self._skipped:
+                self._skipped.pop(key, None)
             self._remove_pod(key)  # unbound or finished: holds nothing
-            return
+            return key
         try:
             amounts = pod_requests(pod)
         except RequestError as exc:
             self._remove_pod(key)
             self.skip("Pod", key, "invalid_quantity", f"{object_name('Pod', meta)}: {exc}")
-            return
+            return key
         if self._skipped:
             self._skipped.pop(key, None)
-        namespace = meta.namespace or "default"
-        owner_kind, owner_name, owner_uid = controller_ref(meta) or _NO_OWNER
+        owner_kind, owner_name, owner_uid = _NO_OWNER
+        for ref in meta.owner_references or ():
+            if ref.controller:
+                owner_kind, owner_name, owner_uid = ref.kind, ref.name, ref.uid
+                break
         labels = meta.labels
         if labels and owner_kind == "StatefulSet" and _LWS_NAME in labels:
             # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
@@ -280,35 +303,45 @@ class CostState:
         sources: tuple[object, ...] = ()
         if _may_use_allocators(pod, namespace, amounts):
             sources = read_pod_sources(pod, namespace, gpu_units)
+        uid = meta.uid if sources else ""
         entry = self._pods.get(key)
         if entry is not None:
             if (
                 entry.node == node and entry.cpu_m == cpu_m and entry.memory_b == memory_b
-                and entry.gpu_units == gpu_units and entry.dims == dims and entry.name == meta.name
-                and entry.namespace == namespace and entry.owner_uid == owner_uid
-                and entry.owner_kind == owner_kind and entry.owner_name == owner_name
-                and entry.gpu_sources == sources
+                and entry.gpu_units == gpu_units and entry.dims == dims
+                and entry.owner_uid == owner_uid and entry.owner_kind == owner_kind
+                and entry.owner_name == owner_name and entry.gpu_sources == sources
+                and (not sources or self._uids.get(key) == uid)
             ):
-                return  # a status-only change (conditions, restarts): nothing to recompute
+                return key  # a status-only change (conditions, restarts): nothing to recompute
             self._unreserve(entry)
             self._unlink(entry)
+            self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
         else:
-            entry = self._pods[key] = PodEntry(key, block_of(key))
-        # Interned: one shared string per namespace, node and owner, not one per pod.
-        namespace = entry.namespace = _intern(namespace)
-        entry.name = meta.name
+            entry = self._pods[key] = PodEntry(key, block_of(key), _intern(namespace))
+        # Interned: one shared string per node and owner, one tuple per set of dimension
+        # values, not one per pod.
         entry.node = _intern(node)
-        owner_uid = entry.owner_uid = _intern(owner_uid)
-        entry.owner_kind, entry.owner_name = _intern(owner_kind), _intern(owner_name)
-        entry.dims = dims
+        if owner_uid:
+            owner_uid = entry.owner_uid = _intern(owner_uid)
+            entry.owner_kind, entry.owner_name = _intern(owner_kind), _intern(owner_name)
+        else:
+            entry.owner_uid, entry.owner_kind, entry.owner_name = _NO_OWNER
+        entry.dims = self._dims.setdefault(dims, dims)
         entry.cpu_m = cpu_m
         entry.memory_b = memory_b
         entry.gpu_units = gpu_units
         entry.gpu_sources = sources
-        self._workloads.add_pod(key, namespace, owner_uid)
-        self._link(entry)
+        if sources:
+            self._uids[key] = uid  # DRA claims name the pods they are reserved for by UID
+        elif self._uids:
+            self._uids.pop(key, None)
+        self._workloads.add_pod(key, entry.namespace, owner_uid)
+        if sources:
+            self._link(entry)
         self._reserve(entry)
         self._dirty_pods[key] = None
+        return key
 
     def _link(self, entry: PodEntry) -> None:
         """Index the pod under the claims and KAI group it uses; others sharing them re-resolve."""
@@ -340,23 +373,30 @@ class CostState:
                     self._kai_groups.pop(source.group, None)
 
     def _reserve(self, entry: PodEntry) -> None:
-        r = self._reserved.get(entry.node)
+        name = entry.node
+        r = self._reserved.get(name)
         if r is None:
-            r = self._reserved[entry.node] = Reserved()
-        node = self._nodes.get(entry.node)
-        if entry.gpu_sources or (node is not None and node.allocators.hami and NVIDIA_GPU in entry.gpu_units):
-            entry.held_units, entry.gpu_shares = self._resolve(entry, node)
+            r = self._reserved[name] = Reserved()
+        units = entry.gpu_units
+        if entry.gpu_sources or (units and NVIDIA_GPU in units and self._on_hami(name)):
+            entry.held_units, entry.gpu_shares = self._resolve(entry, self._nodes.get(name))
             r.allocated[entry.key] = None
+            for share in entry.gpu_shares.values():
+                r.gpu_shares += share
         else:
-            entry.held_units, entry.gpu_shares = entry.gpu_units, _NO_SHARES
+            entry.held_units, entry.gpu_shares = units, _NO_SHARES
         r.cpu_m += entry.cpu_m
         r.memory_b += entry.memory_b
-        for name, units in entry.held_units.items():
-            r.gpu_units[name] = r.gpu_units.get(name, 0) + units
-        for share in entry.gpu_shares.values():
-            r.gpu_shares += share
+        if entry.held_units:
+            gpu_units = r.gpu_units
+            for resource, n in entry.held_units.items():
+                gpu_units[resource] = gpu_units.get(resource, 0) + n
         r.pods[entry.key] = None
-        self._dirty_nodes[entry.node] = None
+        self._dirty_nodes[name] = None
+
+    def _on_hami(self, name: str) -> bool:
+        node = self._nodes.get(name)
+        return node is not None and bool(node.allocators.hami)
 
     def _unreserve(self, entry: PodEntry) -> None:
         r = self._reserved[entry.node]
@@ -380,6 +420,8 @@ class CostState:
         entry = self._pods.pop(key, None)
         if entry is None:
             return
+        if entry.gpu_sources:
+            self._uids.pop(key, None)
         self._unreserve(entry)
         self._unlink(entry)
         self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
@@ -418,11 +460,12 @@ class CostState:
         return units, {k: v for k, v in shares.items() if v}
 
     def _claim_consumers(self, claim: str) -> set[str]:
-        """Counted pods the claim is reserved for (keys are UIDs where pods have them)."""
+        """Keys of the counted pods that name the claim and that it is reserved for (by UID)."""
         found = self._dra.claims.get(claim)
         if found is None:
             return set()
-        return {uid for uid in found.reserved_for if uid in self._pods}
+        reserved = found.reserved_for
+        return {key for key in self._claim_users.get(claim, ()) if self._uids.get(key) in reserved}
 
     def _slice_changed(self, nodes: set[str]) -> None:
         """Slices changed on these nodes: their GPU inventory and their DRA pods' shares."""
@@ -517,8 +560,14 @@ class CostState:
             keys = list(islice(dirty_pods, budget))
             for key in keys:
                 del dirty_pods[key]
-        for key in keys:
-            self._render_pod(key)
+        pods, nodes, render, shard = self._pods, self._nodes, self._render, self.shard
+        for key in keys:  # every pod after a sync passes here: locals, no call per pod
+            entry = pods.get(key)
+            node = nodes.get(entry.node) if entry is not None else None
+            if entry is None or node is None or node.rates is None or not shard.owns(key):
+                render.drop_pod(key, entry.block if entry is not None else block_of(key))
+            else:
+                render.render_pod(entry, node.rates)
         if self._dirty_pods:
             return False
         if worked:
@@ -570,14 +619,6 @@ class CostState:
         if entry is None or node is None or node.rates is None:
             return None
         return pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
-
-    def _render_pod(self, key: str) -> None:
-        entry = self._pods.get(key)
-        node = self._nodes.get(entry.node) if entry is not None else None
-        if entry is None or node is None or node.rates is None or not self.shard.owns(key):
-            self._render.drop_pod(key, entry.block if entry is not None else block_of(key))
-            return
-        self._render.render_pod(entry, node.rates)
 
     # ------------------------------------------------------------------ reading out
 

@@ -19,7 +19,6 @@ not validate is logged and the previous configuration stays in force.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import ssl
@@ -27,8 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import bcrypt
-
+from .basicauth import BCRYPT_HASH, BasicAuth, Verdict
 from .configfile import ConfigError, Located, Reader, load_document, read_file
 from .exposition import MetricFamily
 
@@ -91,7 +89,8 @@ def parse_web_config(text: str, filename: str, base: Path | None = None) -> WebC
         m = r.mapping(top["basic_auth_users"], top.key_lines["basic_auth_users"], "basic_auth_users", None)
         for user in m:
             hashed = r.string(m, user, "basic_auth_users.")
-            if not hashed.startswith(("$2a$", "$2b$", "$2y$")):
+            if not BCRYPT_HASH.fullmatch(hashed):
+                # Checked here, as exporter-toolkit does, not on the first login (bcrypt raises).
                 raise r.fail(m.key_lines[user], f"basic_auth_users.{user}", "expected a bcrypt hash ($2y$...)")
             users[str(user)] = hashed.encode()
     headers: dict[str, str] = {}
@@ -163,7 +162,7 @@ class WebGuard:
         if self.config.tls is not None:
             self.ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             configure_tls(self.ssl_context, self.config.tls, path)
-        self._verified: dict[bytes, bool] = {}  # sha256(user, password, hash) -> bcrypt verdict
+        self.auth = BasicAuth(self.config.basic_auth_users)
         self.reload_failures = 0
 
     def _file_stamp(self) -> tuple[float, int]:
@@ -190,7 +189,7 @@ class WebGuard:
             log.error("web config not reloaded, keeping the previous one: %s", exc)
             return
         self.config = config
-        self._verified.clear()
+        self.auth = BasicAuth(config.basic_auth_users)  # verdicts of the old hashes go with them
         log.info("web config reloaded from %s", self.path)
 
     def metric_families(self) -> Iterator[MetricFamily]:
@@ -199,16 +198,14 @@ class WebGuard:
             "Changes to --web.config.file that did not validate (the previous configuration stayed).",
             [((), self.reload_failures)],
         )
+        yield MetricFamily(
+            "gpucost_web_auth_busy_total", "counter",
+            "Basic-auth checks refused with 429 because too many bcrypt checks were already waiting.",
+            [((), self.auth.busy_refusals)],
+        )
 
     def allowed(self, user: str, password: str) -> bool:
-        """Check basic-auth credentials; bcrypt verdicts are cached (bcrypt is slow on purpose)."""
-        hashed = self.config.basic_auth_users.get(user)
-        if hashed is None:
-            return False
-        key = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed))).digest()
-        verdict = self._verified.get(key)
-        if verdict is None:
-            verdict = bcrypt.checkpw(password.encode(), hashed)
-            if len(self._verified) < 1024:
-                self._verified[key] = verdict
-        return verdict
+        """Check basic-auth credentials, blocking (bcrypt is slow on purpose); the server uses
+        `auth.verdict`, which never makes a cached credential wait for hash work."""
+        cached = self.auth.cached(user, password)
+        return cached is Verdict.GRANTED if cached is not None else self.auth.check(user, password)

@@ -21,7 +21,7 @@ from .ledger import SORT_KEYS, Shaping, build_report
 from .period import PeriodError, parse_duration, parse_tz, resolve_period
 from .promapi import Connection, PrometheusClient, PrometheusError, parse_header
 from .render import FORMATS, render
-from .spend import Integrator, NoData, SpendQuery, range_start_inclusive
+from .spend import UNUSED_GPU_CLUSTER, Integrator, NoData, SpendQuery, range_start_inclusive
 
 PROG = "gpucost-report"
 ENV_URL = "GPUCOST_PROMETHEUS_URL"
@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     exact.add_argument("--step", metavar="DURATION",
                        help="time each sample stands for: gpucost's scrape interval "
                             "(default: detected from the data)")
+    exact.add_argument("--unused-step", metavar="DURATION",
+                       help="time each unused-GPU sample stands for: the utilization rules' "
+                            "evaluation interval (default: detected from the data)")
     exact.add_argument("--chunk", default="1d", metavar="DURATION",
                        help="query the period in pieces this long (default 1d)")
     exact.add_argument("--no-progress", action="store_true",
@@ -156,6 +159,8 @@ def run(argv: Sequence[str] | None, now: datetime, out: TextIO, err: TextIO) -> 
     if args.top is not None and args.top < 1:
         raise UsageError(f"--top: must be >= 1, got {args.top}")
     step = parse_duration(args.step, "--step").total_seconds() if args.step else None
+    unused_step = (parse_duration(args.unused_step, "--unused-step").total_seconds()
+                   if args.unused_step else None)
     chunk_ms = int(parse_duration(args.chunk, "--chunk").total_seconds() * 1000)
 
     client = PrometheusClient(conn)
@@ -183,9 +188,16 @@ def run(argv: Sequence[str] | None, now: datetime, out: TextIO, err: TextIO) -> 
         if step is None:
             raise NoData("cannot tell gpucost's scrape interval from the data "
                          "(no gpucost_pricing_info samples): pass --step")
+    if not sums.has_unused:
+        unused_step = None  # no utilization rules' data in the period: no unused_gpu column
+    elif unused_step is None:
+        unused_step = integrator.detect_unused_step_s()
+        if unused_step is None:
+            raise NoData("cannot tell the utilization rules' evaluation interval from the data "
+                         f"(no {UNUSED_GPU_CLUSTER} samples): pass --unused-step")
     report = build_report(sums, dims, period, step,
                           Shaping(idle=args.idle, sort=args.sort, top=args.top),
-                          next(iter(sums.currencies), ""), client.base)
+                          next(iter(sums.currencies), ""), client.base, unused_step)
     if matchers and args.idle == "separate" and any(m.label not in {"node", "cluster"}
                                                     for m in matchers):
         report.notes.append("idle rows are for the whole cluster: --filter on pod labels "

@@ -9,6 +9,11 @@ Idle cost (`gpucost_node_idle_cost_per_hour`, what nodes cost that no pod reserv
   cost, so filtered rows take only their own share. Idle of a resource no pod paid for in the
   period (GPU nodes without GPU pods) cannot be shared and stays in an `__idle__` row;
 - `hidden`: left out (the totals are then what pods reserved).
+
+Unused GPU cost (`unused_gpu`) is the part of the reserved GPU cost that the utilization rules
+measured as unused. It is None (an empty cell) on rows without utilization data, idle rows
+included, and the whole column is absent (`Report.unused_step_s` None) when the rules recorded
+nothing in the period. Sharing idle does not change it: idle is not reserved.
 """
 
 from __future__ import annotations
@@ -26,13 +31,14 @@ IdleMode = Literal["separate", "shared", "hidden"]
 RowKind = Literal["pods", "idle", "other", "total"]
 #: Money columns (currency) and the GPU-hours column, in output order.
 MONEY = ("cpu", "memory", "gpu", "total")
-SORT_KEYS = ("total", "cpu", "memory", "gpu", "gpu_hours", "name")
+SORT_KEYS = ("total", "cpu", "memory", "gpu", "gpu_hours", "unused_gpu", "name")
 
 
 @dataclass
 class Row:
     """One line of the report. Money in the report's currency; GPU-hours in physical-GPU
-    hours reserved (None where it does not apply: idle rows)."""
+    hours reserved (None where it does not apply: idle rows); unused GPU cost in currency
+    (None where no utilization data was recorded)."""
 
     labels: tuple[str, ...]
     kind: RowKind
@@ -40,6 +46,7 @@ class Row:
     memory: float = 0.0
     gpu: float = 0.0
     gpu_hours: float | None = 0.0
+    unused_gpu: float | None = None
 
     @property
     def total(self) -> float:
@@ -54,6 +61,8 @@ class Row:
         self.gpu += other.gpu
         if other.gpu_hours is not None:
             self.gpu_hours = (self.gpu_hours or 0.0) + other.gpu_hours
+        if other.unused_gpu is not None:
+            self.unused_gpu = (self.unused_gpu or 0.0) + other.unused_gpu
 
 
 @dataclass
@@ -71,6 +80,9 @@ class Report:
     #: reported least (gaps lower it; several shards of one cluster add up, capped at 1).
     coverage: float
     source: str
+    #: Seconds each unused-GPU sample stands for (the utilization rules' evaluation
+    #: interval); None when the rules recorded nothing in the period: no unused_gpu column.
+    unused_step_s: float | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -84,13 +96,21 @@ class Shaping:
 
 
 def build_report(sums: Sums, dims: Dimensions, period: Period, step_s: float, shaping: Shaping,
-                 currency: str, source: str) -> Report:
-    """Turn sums of samples into money: each sample stands for `step_s` seconds."""
+                 currency: str, source: str, unused_step_s: float | None = None) -> Report:
+    """Turn sums of samples into money: each cost sample stands for `step_s` seconds, each
+    unused-GPU sample for `unused_step_s` (None: no unused_gpu column)."""
     hours = step_s / 3600.0
-    rows = [Row(key, "pods", cpu=cols.get("cpu", 0.0) * hours,
-                memory=cols.get("memory", 0.0) * hours, gpu=cols.get("gpu", 0.0) * hours,
-                gpu_hours=cols.get("gpu_hours", 0.0) * hours)
-            for key, cols in sums.pods.items()]
+    by_key = {key: Row(key, "pods", cpu=cols.get("cpu", 0.0) * hours,
+                       memory=cols.get("memory", 0.0) * hours, gpu=cols.get("gpu", 0.0) * hours,
+                       gpu_hours=cols.get("gpu_hours", 0.0) * hours)
+              for key, cols in sums.pods.items()}
+    if unused_step_s is not None:
+        for key, value in sums.unused.items():
+            # A key with unused samples but no cost sample in the period (a pod's last rule
+            # evaluation falls just after its last scrape) still gets its row.
+            row = by_key.setdefault(key, Row(key, "pods"))
+            row.unused_gpu = value * unused_step_s / 3600.0
+    rows = list(by_key.values())
     idle = {cluster: {r: cols.get(r, 0.0) * hours for r in RESOURCES}
             for cluster, cols in sums.idle.items()}
     idle_rows: list[Row] = []
@@ -116,7 +136,7 @@ def build_report(sums: Sums, dims: Dimensions, period: Period, step_s: float, sh
     covered = min(sums.covered.values(), default=0.0)
     coverage = min(1.0, covered / step_samples) if step_samples else 0.0
     return Report(period, dims.columns, currency, step_s, shaping.idle, rows, totals,
-                  coverage, source)
+                  coverage, source, unused_step_s)
 
 
 def _idle_rows(idle: Mapping[str, Mapping[str, float]], dims: Dimensions) -> list[Row]:

@@ -14,6 +14,10 @@ exactly the chunk's samples. Whether a range includes a sample lying exactly on 
 differs between engines (Prometheus 2.x: yes; 3.x: no), so the engine is asked once and each
 range is sized to match; samples on a chunk boundary are counted once. A chunk the server
 refuses for its size is split in halves and retried.
+
+Unused GPU cost comes from a recording rule (gpucost.utilization), whose samples are spaced by
+the rule group's evaluation interval, not the scrape interval: its sums are kept apart, read
+by their own queries (split on refusal on their own) and multiplied by their own step.
 """
 
 from __future__ import annotations
@@ -37,6 +41,10 @@ GPU_RESERVED = "gpucost_pod_gpu_reserved"
 NODE_IDLE = "gpucost_node_idle_cost_per_hour"
 NODE_INFO = "gpucost_node_info"
 PRICING_INFO = "gpucost_pricing_info"
+#: Unused reserved GPU cost per pod (currency per hour), recorded by the utilization rules.
+UNUSED_GPU = "pod:gpucost_pod_gpu_unused_cost_per_hour:sum"
+#: Its sum per cluster, recorded at the same evaluations: presence and evaluation interval.
+UNUSED_GPU_CLUSTER = "cluster:gpucost_pod_gpu_unused_cost_per_hour:sum"
 RESOURCES = tuple(POD_COST)
 
 K = TypeVar("K")
@@ -66,6 +74,10 @@ class Sums:
     currencies: set[str] = field(default_factory=set)
     #: Samples of gpucost_pricing_info per cluster (all exporters of the cluster added up).
     covered: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    #: Sums of UNUSED_GPU samples per row key (rule evaluations, not scrapes).
+    unused: dict[tuple[str, ...], float] = field(default_factory=lambda: defaultdict(float))
+    #: Samples of UNUSED_GPU_CLUSTER: > 0 when the utilization rules recorded in the period.
+    unused_samples: float = 0.0
 
     def merge(self, other: Sums) -> None:
         _add(self.pods, other.pods)
@@ -74,6 +86,14 @@ class Sums:
         self.currencies |= other.currencies
         for cluster, samples in other.covered.items():
             self.covered[cluster] += samples
+        for key, value in other.unused.items():
+            self.unused[key] += value
+        self.unused_samples += other.unused_samples
+
+    @property
+    def has_unused(self) -> bool:
+        """Whether the utilization rules recorded anything in the period."""
+        return self.unused_samples > 0 or bool(self.unused)
 
     @property
     def empty(self) -> bool:
@@ -120,6 +140,8 @@ class Integrator:
         self.progress = progress
         #: The last chunk that had gpucost data, for the step detection.
         self.last_data_chunk: tuple[int, int] | None = None
+        #: The last chunk in which the utilization rules recorded, for their step.
+        self.last_unused_chunk: tuple[int, int] | None = None
         #: How many chunks the server refused for their size (each was split in two).
         self.splits = 0
 
@@ -129,26 +151,25 @@ class Integrator:
         a = start_ms
         while a < end_ms:
             b = min(a + self.chunk_ms, end_ms)
-            total.merge(self._chunk(a, b))
+            total.merge(self._chunk(a, b, self._query_chunk))
+            total.merge(self._chunk(a, b, self._query_unused))
             if self.progress is not None:
                 self.progress(b - start_ms, end_ms - start_ms)
             a = b
         return total
 
-    def _chunk(self, a: int, b: int) -> Sums:
+    def _chunk(self, a: int, b: int, query: Callable[[int, int], Sums]) -> Sums:
+        """query(a, b), or, when the server refuses it for its size, the sum of its halves."""
         try:
-            sums = self._query_chunk(a, b)
+            return query(a, b)
         except QueryTooLarge:
             if b - a <= MIN_CHUNK_MS:
                 raise
             self.splits += 1
             mid = a + (b - a) // 2
-            sums = self._chunk(a, mid)
-            sums.merge(self._chunk(mid, b))
+            sums = self._chunk(a, mid, query)
+            sums.merge(self._chunk(mid, b, query))
             return sums
-        if sums.currencies:
-            self.last_data_chunk = (a, b)
-        return sums
 
     def _range(self, a: int, b: int) -> tuple[str, float]:
         """The `[...]` range and the evaluation time that select exactly the samples in [a, b).
@@ -196,6 +217,24 @@ class Integrator:
         for r in self.client.query(pricing, at):
             sums.currencies.add(r["metric"].get("currency", ""))
             sums.covered[r["metric"].get("cluster", "")] += _value(r)
+        if sums.currencies:
+            self.last_data_chunk = (a, b)
+        return sums
+
+    def _query_unused(self, a: int, b: int) -> Sums:
+        """Unused GPU cost of [a, b) by row key, and whether the rules recorded at all (the
+        cluster series, unfiltered: a filter that matches no GPU pod still shows the column)."""
+        rng, at = self._range(a, b)
+        q, sums = self.q, Sums()
+        labels = q.dims.query_labels()
+        node_model = self._node_models(rng, at) if q.dims.needs_node_model else {}
+        expr = f"sum by ({', '.join(labels)}) (sum_over_time({selector(UNUSED_GPU, q.matchers)}{rng}))"
+        for r in self.client.query(expr, at):
+            sums.unused[q.dims.key(r["metric"], node_model)] += _value(r)
+        for r in self.client.query(f"sum(count_over_time({UNUSED_GPU_CLUSTER}{rng}))", at):
+            sums.unused_samples += _value(r)
+        if sums.has_unused:
+            self.last_unused_chunk = (a, b)
         return sums
 
     def _node_models(self, rng: str, at: float) -> dict[tuple[str, str], str]:
@@ -216,14 +255,22 @@ class Integrator:
         backwards from the end of the last chunk that had data, rounded to a whole second
         (scrape intervals are whole seconds; timestamps jitter by milliseconds).
         """
-        if self.last_data_chunk is None:
+        return self._median_spacing(PRICING_INFO, self.last_data_chunk)
+
+    def detect_unused_step_s(self) -> float | None:
+        """The utilization rules' evaluation interval in seconds, found as the scrape
+        interval is, from the raw samples of UNUSED_GPU_CLUSTER (one series per cluster)."""
+        return self._median_spacing(UNUSED_GPU_CLUSTER, self.last_unused_chunk)
+
+    def _median_spacing(self, metric: str, chunk: tuple[int, int] | None) -> float | None:
+        if chunk is None:
             return None
-        a, b = self.last_data_chunk
+        a, b = chunk
         while b > a:
             lo = max(a, b - STEP_WINDOW_MS)
             rng, at = self._range(lo, b)
             gaps: list[float] = []
-            for r in self.client.query(f"{PRICING_INFO}{rng}", at):
+            for r in self.client.query(f"{metric}{rng}", at):
                 times = [float(t) for t, _ in r.get("values", [])]
                 gaps += [y - x for x, y in zip(times, times[1:], strict=False) if y > x]
             if gaps:
