@@ -203,7 +203,7 @@ def test_a_node_with_negative_capacity_is_skipped_not_priced_below_zero(
         state = engine([bad, pod("p", "n1", container(cpu="1"))])
     text = state.render()
     assert f"Node n1: status: {message}; a node cannot hold less than nothing" in caplog.text
-    assert 'gpucost_objects_skipped{kind="Node",reason="invalid_quantity"} 1' in text
+    assert 'gpucost_objects_skipped{kind="Node",reason="invalid_value"} 1' in text  # well-formed, impossible
     assert 'gpucost_objects_skipped{kind="Pod",reason="node_invalid"} 1' in text
     assert 'node="n1"' not in text  # no node series at all, so none below zero
     samples = [line for line in text.splitlines() if line and not line.startswith("#")]
@@ -217,7 +217,17 @@ def test_a_node_without_a_name_has_no_series_with_an_empty_name(caplog: pytest.L
         text = engine([nameless]).render()
     assert "no metadata.name; every node series is named by it" in caplog.text
     assert 'node=""' not in text
-    assert 'gpucost_objects_skipped{kind="Node",reason="invalid_quantity"} 1' in text
+    assert 'gpucost_objects_skipped{kind="Node",reason="invalid_value"} 1' in text
+
+
+def test_a_pod_without_a_name_has_no_series_with_an_empty_name(caplog: pytest.LogCaptureFixture) -> None:
+    # A watch event can carry one; its series would all read pod="".
+    nameless = pod("", "n1", container(cpu="1"))
+    with caplog.at_level(logging.WARNING):
+        text = engine([node("n1", cpu="4"), nameless]).render()
+    assert "has no metadata.name" in caplog.text
+    assert 'pod=""' not in text
+    assert 'gpucost_objects_skipped{kind="Pod",reason="invalid_value"} 1' in text
 
 
 # --- while running: the last good configuration stays -----------------------------------------

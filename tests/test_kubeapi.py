@@ -272,6 +272,13 @@ async def test_malformed_objects_are_skipped_and_counted(api: FakeKubeAPI, kubec
         await eventually(lambda: "ml/after-garbage" in pod_names(sink))
         assert stats(w, "pods").decode_errors == 3
         assert stats(w, "pods").restarts["malformed"] == 1
+        # A line nested past the recursion limit (issue 15): the same, not a traceback loop.
+        await api.wait_for_watches("pods")
+        api.send_raw(b'{"type": "ADDED", "object": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", "pods")
+        api.create(pod("after-deep", "ml"))
+        await eventually(lambda: "ml/after-deep" in pod_names(sink))
+        assert stats(w, "pods").decode_errors == 4
+        assert stats(w, "pods").restarts["malformed"] == 2
         assert stats(w, "pods").relists == 0
 
 

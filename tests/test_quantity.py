@@ -120,3 +120,19 @@ def test_integers_with_suffix(n: int, suffix: str) -> None:
         "m": 10**6,
     }[suffix]
     assert parse_quantity(f"{n}{suffix}") == min(n * factor, MAX_UNITS * NANO)
+
+
+@pytest.mark.parametrize(
+    ("text", "nano"),
+    [
+        ("9" * 5000, MAX_UNITS * 10**9),  # past the cap: clamped, not a ValueError from int()
+        ("-" + "9" * 5000, -MAX_UNITS * 10**9),
+        ("0." + "0" * 5000 + "1", 1),  # a non-zero amount rounds up to one nano-unit
+        ("1." + "0" * 5000, 10**9),
+        ("1e" + "9" * 30, MAX_UNITS * 10**9),
+        ("1e-" + "9" * 30, 1),
+        ("0" * 5000 + "2", 2 * 10**9),
+    ],
+)
+def test_quantities_with_thousands_of_digits(text: str, nano: int) -> None:
+    assert parse_quantity(text) == nano

@@ -153,7 +153,7 @@ async def discover_dra_version(api: ApiClient, timeout_s: float) -> str | None:
         raise
     try:
         group = msgspec.json.decode(await resp.read(), type=_APIGroup)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, RecursionError) as exc:
         raise ApiError(200, "BadDiscovery", f"{DRA_GROUP} discovery did not decode: {exc}") from exc
     finally:
         resp.release()
@@ -367,6 +367,11 @@ _status_decoder = msgspec.json.Decoder(_Status)
 _identity_decoder = msgspec.json.Decoder(_Identity)
 
 
+#: What a hostile or broken body raises while decoding: bad JSON, or nesting past the
+#: interpreter's recursion limit (msgspec raises RecursionError for that).
+_UNDECODABLE = (msgspec.DecodeError, RecursionError)
+
+
 def decode_page(body: bytes) -> _List:
     """One list response; its items stay raw so each decodes (or fails) on its own."""
     return _list_decoder.decode(body)
@@ -381,7 +386,7 @@ def _status_error(code: int, body: bytes) -> Exception:
     try:
         status = _status_decoder.decode(body)
         reason, message = status.reason, status.message
-    except msgspec.DecodeError:
+    except _UNDECODABLE:
         reason, message = "", body[:200].decode("utf-8", "replace").strip()
     if code == 410:
         return _Gone(message or "410 Gone")
@@ -392,7 +397,7 @@ def _identity(kind: str, raw: bytes) -> tuple[str, str]:
     """(`Pod ml/train-0` or a placeholder, resourceVersion or "") for a malformed object."""
     try:
         meta = _identity_decoder.decode(raw).metadata
-    except msgspec.DecodeError:
+    except _UNDECODABLE:
         return f"{kind} (unreadable)", ""
     if meta is None:
         return f"{kind} (no metadata)", ""
@@ -524,7 +529,7 @@ class ResourceWatch:
                 resp.release()
             try:
                 page = decode_page(body)
-            except msgspec.DecodeError as exc:
+            except _UNDECODABLE as exc:
                 raise ApiError(200, "", f"undecodable list response: {exc}") from exc
             for raw in page.items or ():
                 obj = self._decode(raw, logged=skipped < _LOGGED_DECODE_ERRORS_PER_LIST)
@@ -556,7 +561,7 @@ class ResourceWatch:
         """The object as its Struct, or None (logged and counted) when it does not decode."""
         try:
             return self._decoder.decode(raw)
-        except msgspec.DecodeError as exc:
+        except _UNDECODABLE as exc:
             self.stats.decode_errors += 1
             if logged:
                 who, _ = _identity(self.resource.kind, raw)
@@ -605,7 +610,7 @@ class ResourceWatch:
         name, kind = self.resource.name, self.resource.kind
         try:
             event = decode_event(line)
-        except msgspec.DecodeError as exc:
+        except _UNDECODABLE as exc:
             self.stats.decode_errors += 1
             raise _Malformed(str(exc)) from exc
         etype = event.type
@@ -642,7 +647,7 @@ class ResourceWatch:
 def _status_code(raw: bytes) -> int:
     try:
         return _status_decoder.decode(raw).code or 500
-    except msgspec.DecodeError:
+    except _UNDECODABLE:
         return 500
 
 

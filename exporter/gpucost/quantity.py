@@ -15,6 +15,9 @@ NANO = 10**9
 #: Kubernetes caps quantities at the largest int64 (in units, not nano-units).
 MAX_UNITS = 2**63 - 1
 _MAX_NANO = MAX_UNITS * NANO
+#: Digits kept from the integer or fractional part. Anything longer is past the cap (integer
+#: part) or only decides rounding up (fraction); Python's int() refuses over 4,300 digits.
+_MAX_DIGITS = 1000
 
 _DECIMAL_SUFFIX = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _BINARY_SUFFIX = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
@@ -40,7 +43,13 @@ def _parse_text(text: str) -> int:
         raise QuantityError(f"invalid quantity {text!r}")
     digits_int, frac = m.group("int"), m.group("frac") or ""
     if not digits_int and not frac:
-        raise QuantityError(f"invalid quantity {text!r}: no digits")
+        raise QuantityError(f"invalid quantity {text[:40]!r}: no digits")
+    digits_int = digits_int.lstrip("0")
+    if len(digits_int) > _MAX_DIGITS:  # beyond any exponent that could shrink it: the maximum
+        return -_MAX_NANO if m.group("sign") == "-" else _MAX_NANO
+    if len(frac) > _MAX_DIGITS:
+        # Digits that far below the unit only decide whether to round up: keep one non-zero.
+        frac = frac[:_MAX_DIGITS] + ("1" if frac[_MAX_DIGITS:].strip("0") else "")
     mantissa = int(digits_int + frac or "0")
     scale = len(frac)  # value = mantissa * 10**-scale * multiplier
     suffix = m.group("suffix") or ""
@@ -51,7 +60,10 @@ def _parse_text(text: str) -> int:
     elif suffix in _DECIMAL_SUFFIX:
         power10, power2 = _DECIMAL_SUFFIX[suffix], 0
     else:  # exponent form, e.g. "1e3", "5E-2"
-        power10, power2 = int(suffix[1:]), 0
+        exponent = suffix[1:].lstrip("+-").lstrip("0")
+        if len(exponent) > 12:  # clamps either way below; int() of it need not be computed
+            exponent = "9" * 12
+        power10, power2 = (-1 if suffix[1:2] == "-" else 1) * int(exponent or "0"), 0
     exp10 = 9 + power10 - scale  # nano-units = mantissa * 2**power2 * 10**exp10
     # Guard before computing: an exponent like 1e999999999 must clamp, not allocate.
     if exp10 + len(str(mantissa)) + (power2 * 3 + 9) // 10 > 40:

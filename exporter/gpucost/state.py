@@ -42,7 +42,7 @@ from .costs import RESOURCES, NodeCost, PodCost, node_cost, node_rates, pod_cost
 from .dra import DraIndex
 from .exposition import BlockedFamily, MetricFamily, block_of, render_family
 from .gpu import is_gpu_resource
-from .nodeinfo import NvmlInventory, capacity_type, describe_node
+from .nodeinfo import InvalidNode, NvmlInventory, capacity_type, describe_node
 from .objects import (
     Controller,
     Namespace,
@@ -272,6 +272,9 @@ class CostState:
             if self._skipped:
                 self._skipped.pop(key, None)
             self._remove_pod(key)  # unbound or finished: holds nothing
+            return key
+        if not meta.name:  # no name, no series: an empty pod="" label would collide
+            self.skip("Pod", key, "invalid_value", f"a Pod in namespace {namespace!r} on node {node!r} has no metadata.name")
             return key
         try:
             amounts = pod_requests(pod)
@@ -518,7 +521,8 @@ class CostState:
         except QuantityError as exc:
             if self._nodes.pop(name, None) is not None:
                 self._dirty_nodes[name] = None
-            self.skip("Node", name, "invalid_quantity", f"{object_name('Node', node.metadata)}: status: {exc}")
+            reason = "invalid_value" if isinstance(exc, InvalidNode) else "invalid_quantity"
+            self.skip("Node", name, reason, f"{object_name('Node', node.metadata)}: status: {exc}")
             return
         self._skipped.pop(name, None)
         self._nodes[name] = entry
