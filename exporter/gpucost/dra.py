@@ -125,6 +125,7 @@ class DraIndex:
 
     def __init__(self) -> None:
         self._slices: dict[str, tuple[str, tuple[str, str], int, tuple[DeviceKey, ...]]] = {}
+        self._by_node: dict[str, dict[str, None]] = {}  # node -> its slices, so a node's lookup is O(its slices)
         self._devices: dict[DeviceKey, tuple[str, Device]] = {}  # -> (slice key, device)
         self._generations: dict[tuple[str, str], dict[str, int]] = {}  # pool -> slice -> generation
         self.claims: dict[str, Claim] = {}
@@ -143,6 +144,7 @@ class DraIndex:
             self._devices[dkey] = (key, describe_device(spec.driver, node, device))
             keys.append(dkey)
         self._slices[key] = (node, pool, spec.pool.generation, tuple(keys))
+        self._by_node.setdefault(node, {})[key] = None
         self._generations.setdefault(pool, {})[key] = spec.pool.generation
         touched.add(node)
         return touched
@@ -155,6 +157,10 @@ class DraIndex:
         if old is None:
             return set()
         node, pool, _, keys = old
+        on_node = self._by_node.get(node, {})
+        on_node.pop(key, None)
+        if not on_node:
+            self._by_node.pop(node, None)
         for dkey in keys:
             if self._devices.get(dkey, ("",))[0] == key:
                 del self._devices[dkey]
@@ -179,10 +185,8 @@ class DraIndex:
         parents: set[str] = set()
         loose = Fraction(0)
         model = vendor = ""
-        for slice_key, (slice_node, _, _, keys) in self._slices.items():
-            if slice_node != node:
-                continue
-            for dkey in keys:
+        for slice_key in self._by_node.get(node, {}):
+            for dkey in self._slices[slice_key][3]:
                 device = self.device(dkey)
                 if device is None or device.kind == "other" or self._devices[dkey][0] != slice_key:
                     continue
