@@ -28,18 +28,10 @@ from .allocators import (
     HAMI_ALLOCATED,
     HAMI_RESOURCES,
     KAI_RESERVATION_NAMESPACES,
-    KAI_RESOURCE,
     NVIDIA_GPU,
-    DraSource,
-    HamiSource,
-    KaiFraction,
-    KaiReservation,
-    hami_share,
-    kai_share,
     read_pod_sources,
 )
 from .costs import RESOURCES, NodeCost, PodCost, node_cost, node_rates, pod_cost
-from .dra import DraIndex
 from .exposition import BlockedFamily, MetricFamily, block_of, render_family
 from .gpu import is_gpu_resource
 from .nodeinfo import InvalidNode, NvmlInventory, capacity_type, describe_node
@@ -58,6 +50,7 @@ from .quantity import QuantityError, milli_value, value
 from .records import NodeEntry, PodEntry, Reserved
 from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
 from .requests import RequestError, pod_requests
+from .shares import SharedGpus
 from .workloads import Workloads
 
 __all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type", "pod_key"]
@@ -152,20 +145,16 @@ class CostState:
         self._nvml = nvml_inventory
         self._workloads = Workloads(pricing.labels)
         self._render = Renderer(pricing, self._workloads)
-        self._dra = DraIndex()
+        self._shares = SharedGpus()  # DRA index, claim users, KAI groups, stale pods
         self._nodes: dict[str, NodeEntry] = {}
         self._pods: dict[str, PodEntry] = {}  # by pod_key(namespace, name)
-        self._uids: dict[str, str] = {}  # pod key -> UID, for pods with allocator sources
         self._dims: dict[tuple[str, ...], tuple[str, ...]] = {}  # one shared tuple per value set
         self._reserved: dict[str, Reserved] = {}
-        self._claim_users: dict[str, dict[str, None]] = {}  # claim key -> pods that name it
-        self._kai_groups: dict[str, dict[str, None]] = {}  # GPU group -> fractional and reservation pods
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
         self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
         self._dirty_nodes: dict[str, None] = {}
         self._dirty_pods: dict[str, None] = {}
-        self._stale_pods: dict[str, None] = {}  # allocator shares to resolve again
         self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
         #: When sources can vouch for freshness (live watches), the time they last did.
         self.confirmed: Callable[[], float] | None = None
@@ -186,10 +175,10 @@ class CostState:
             self._dirty_pods |= self._workloads.upsert_controller(kind, self._key(kind, obj.metadata), obj.metadata)
         elif kind == "ResourceClaim":
             key = self._key(kind, obj.metadata)
-            if self._dra.upsert_claim(key, obj):  # type: ignore[arg-type]
-                self._stale_pods |= self._claim_users.get(key, {})
+            if self._shares.dra.upsert_claim(key, obj):  # type: ignore[arg-type]
+                self._shares.claim_changed(key)
         elif kind == "ResourceSlice":
-            self._slice_changed(self._dra.upsert_slice(self._key(kind, obj.metadata), obj))  # type: ignore[arg-type]
+            self._slice_changed(self._shares.dra.upsert_slice(self._key(kind, obj.metadata), obj))  # type: ignore[arg-type]
 
     def delete(self, kind: str, obj: Sink) -> None:
         """Remove one object, given as last seen."""
@@ -237,9 +226,9 @@ class CostState:
         if kind == "Namespace":
             return set(self._workloads.ns_labels)
         if kind == "ResourceClaim":
-            return set(self._dra.claims) | skipped
+            return set(self._shares.dra.claims) | skipped
         if kind == "ResourceSlice":
-            return self._dra.slice_keys() | skipped
+            return self._shares.dra.slice_keys() | skipped
         return self._workloads.controller_keys(kind) | skipped
 
     def _delete_key(self, kind: str, key: str) -> None:
@@ -254,10 +243,10 @@ class CostState:
         elif kind in _CONTROLLER_KINDS:
             self._dirty_pods |= self._workloads.delete_controller(key)
         elif kind == "ResourceClaim":
-            if self._dra.delete_claim(key):
-                self._stale_pods |= self._claim_users.get(key, {})
+            if self._shares.dra.delete_claim(key):
+                self._shares.claim_changed(key)
         elif kind == "ResourceSlice":
-            self._slice_changed(self._dra.delete_slice(key))
+            self._slice_changed(self._shares.dra.delete_slice(key))
 
     # ------------------------------------------------------------------ pods
 
@@ -314,11 +303,12 @@ class CostState:
                 and entry.gpu_units == gpu_units and entry.dims == dims
                 and entry.owner_uid == owner_uid and entry.owner_kind == owner_kind
                 and entry.owner_name == owner_name and entry.gpu_sources == sources
-                and (not sources or self._uids.get(key) == uid)
+                and (not sources or self._shares.uid(key) == uid)
             ):
                 return key  # a status-only change (conditions, restarts): nothing to recompute
             self._unreserve(entry)
-            self._unlink(entry)
+            if entry.gpu_sources:
+                self._shares.unlink(entry)
             self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
         else:
             entry = self._pods[key] = PodEntry(key, block_of(key), _intern(namespace))
@@ -335,45 +325,12 @@ class CostState:
         entry.memory_b = memory_b
         entry.gpu_units = gpu_units
         entry.gpu_sources = sources
-        if sources:
-            self._uids[key] = uid  # DRA claims name the pods they are reserved for by UID
-        elif self._uids:
-            self._uids.pop(key, None)
         self._workloads.add_pod(key, entry.namespace, owner_uid)
         if sources:
-            self._link(entry)
+            self._shares.link(entry, uid)
         self._reserve(entry)
         self._dirty_pods[key] = None
         return key
-
-    def _link(self, entry: PodEntry) -> None:
-        """Index the pod under the claims and KAI group it uses; others sharing them re-resolve."""
-        for source in entry.gpu_sources:
-            if isinstance(source, DraSource):
-                for claim in source.claims:
-                    users = self._claim_users.setdefault(claim, {})
-                    self._stale_pods |= users
-                    users[entry.key] = None
-            elif isinstance(source, (KaiFraction, KaiReservation)) and source.group:
-                group = self._kai_groups.setdefault(source.group, {})
-                self._stale_pods |= group
-                group[entry.key] = None
-
-    def _unlink(self, entry: PodEntry) -> None:
-        for source in entry.gpu_sources:
-            if isinstance(source, DraSource):
-                for claim in source.claims:
-                    users = self._claim_users.get(claim, {})
-                    users.pop(entry.key, None)
-                    self._stale_pods |= users
-                    if not users:
-                        self._claim_users.pop(claim, None)
-            elif isinstance(source, (KaiFraction, KaiReservation)) and source.group:
-                group = self._kai_groups.get(source.group, {})
-                group.pop(entry.key, None)
-                self._stale_pods |= group
-                if not group:
-                    self._kai_groups.pop(source.group, None)
 
     def _reserve(self, entry: PodEntry) -> None:
         name = entry.node
@@ -382,7 +339,7 @@ class CostState:
             r = self._reserved[name] = Reserved()
         units = entry.gpu_units
         if entry.gpu_sources or (units and NVIDIA_GPU in units and self._on_hami(name)):
-            entry.held_units, entry.gpu_shares = self._resolve(entry, self._nodes.get(name))
+            entry.held_units, entry.gpu_shares = self._shares.resolve(entry, self._nodes.get(name), self._pods)
             r.allocated[entry.key] = None
             for share in entry.gpu_shares.values():
                 r.gpu_shares += share
@@ -423,52 +380,13 @@ class CostState:
         entry = self._pods.pop(key, None)
         if entry is None:
             return
-        if entry.gpu_sources:
-            self._uids.pop(key, None)
         self._unreserve(entry)
-        self._unlink(entry)
+        if entry.gpu_sources:
+            self._shares.unlink(entry)
         self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
         self._dirty_pods[key] = None
 
     # ------------------------------------------------------------------ allocators
-
-    def _resolve(self, entry: PodEntry, node: NodeEntry | None) -> tuple[dict[str, int], dict[str, Fraction]]:
-        """The units and shares a pod with allocator sources holds on its node now."""
-        units = entry.gpu_units
-        shares: dict[str, Fraction] = {}
-        hami_source = None
-        for source in entry.gpu_sources:
-            if isinstance(source, DraSource):
-                for claim in source.claims:
-                    users = self._claim_consumers(claim)
-                    if entry.key in users:
-                        for driver, share in self._dra.claim_shares(claim).items():
-                            shares[driver] = shares.get(driver, Fraction(0)) + share / len(users)
-            elif isinstance(source, KaiFraction):
-                if node is not None:
-                    shares[KAI_RESOURCE] = shares.get(KAI_RESOURCE, Fraction(0)) + kai_share(source, node.allocators)
-            elif isinstance(source, KaiReservation) and NVIDIA_GPU in units:
-                held = units[NVIDIA_GPU] * (node.gpus.weight(NVIDIA_GPU) if node is not None else Fraction(1))
-                taken = sum((self._pods[k].gpu_shares.get(KAI_RESOURCE, Fraction(0))
-                             for k in self._kai_groups.get(source.group, {})
-                             if k != entry.key and k in self._pods and self._pods[k].node == entry.node), Fraction(0))
-                units = {k: v for k, v in units.items() if k != NVIDIA_GPU}
-                shares[NVIDIA_GPU] = max(held - taken, Fraction(0))
-            elif isinstance(source, HamiSource):
-                hami_source = source
-        if node is not None and node.allocators.hami and NVIDIA_GPU in units:
-            vgpus = units[NVIDIA_GPU]
-            units = {k: v for k, v in units.items() if k != NVIDIA_GPU}
-            shares[NVIDIA_GPU] = shares.get(NVIDIA_GPU, Fraction(0)) + hami_share(hami_source, node.allocators, vgpus)
-        return units, {k: v for k, v in shares.items() if v}
-
-    def _claim_consumers(self, claim: str) -> set[str]:
-        """Keys of the counted pods that name the claim and that it is reserved for (by UID)."""
-        found = self._dra.claims.get(claim)
-        if found is None:
-            return set()
-        reserved = found.reserved_for
-        return {key for key in self._claim_users.get(claim, ()) if self._uids.get(key) in reserved}
 
     def _slice_changed(self, nodes: set[str]) -> None:
         """Slices changed on these nodes: their GPU inventory and their DRA pods' shares."""
@@ -478,23 +396,13 @@ class CostState:
                 self._upsert_node(entry.obj)  # type: ignore[arg-type]
             r = self._reserved.get(name)
             if r is not None:
-                self._stale_pods |= r.allocated
+                self._shares.stale |= r.allocated
 
     def _resolve_stale(self) -> None:
         """Re-resolve allocator shares: KAI fractions before the reservation pods that pay
         what they leave."""
-        while self._stale_pods:
-            stale, self._stale_pods = self._stale_pods, {}
-            later = []
-            for key in stale:
-                entry = self._pods.get(key)
-                if entry is None:
-                    continue
-                if any(isinstance(s, KaiReservation) for s in entry.gpu_sources):
-                    later.append(entry)
-                    continue
-                self._re_reserve(entry)
-            for entry in later:
+        while self._shares.stale:
+            for entry in self._shares.take_stale(self._pods):
                 self._re_reserve(entry)
 
     def _re_reserve(self, entry: PodEntry) -> None:
@@ -503,11 +411,7 @@ class CostState:
         self._reserve(entry)
         if (entry.held_units, entry.gpu_shares) != before:
             self._dirty_pods[entry.key] = None
-            for source in entry.gpu_sources:
-                if isinstance(source, KaiFraction) and source.group:
-                    for k in self._kai_groups.get(source.group, {}):
-                        if k != entry.key and any(isinstance(s, KaiReservation) for s in self._pods[k].gpu_sources):
-                            self._stale_pods[k] = None
+            self._shares.share_changed(entry, self._pods)
 
     # ------------------------------------------------------------------ nodes
 
@@ -516,7 +420,7 @@ class CostState:
         old = self._nodes.get(name)
         try:
             entry = describe_node(
-                node, self.pricing, nvml=self._nvml, dra=self._dra.node_inventory(name), previous=old,
+                node, self.pricing, nvml=self._nvml, dra=self._shares.dra.node_inventory(name), previous=old,
             )
         except QuantityError as exc:
             if self._nodes.pop(name, None) is not None:
@@ -530,7 +434,7 @@ class CostState:
         self._dirty_nodes[name] = None
         if r.allocated or (entry.allocators.hami and r.pods):
             # Shares depend on the node (HAMi devices, GPU memory, unit weights): resolve again.
-            self._stale_pods |= r.pods if entry.allocators.hami else r.allocated
+            self._shares.stale |= r.pods if entry.allocators.hami else r.allocated
 
     def reprice(self, pricing: PricingConfig) -> None:
         """Swap in reloaded prices (same currency and dimension labels) and re-price every node;
@@ -549,7 +453,7 @@ class CostState:
         """Recompute dirty nodes and pods and re-render their series; True when nothing is
         left. With a `budget`, render at most that many pods, so a caller on the event loop
         can yield between slices (after a 150,000-pod sync a full flush takes seconds)."""
-        if self._stale_pods:
+        if self._shares.stale:
             self._resolve_stale()
         worked = bool(self._dirty_nodes or self._dirty_pods)
         if self._dirty_nodes:
