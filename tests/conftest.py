@@ -1,5 +1,7 @@
-"""Shared test setup: tests/ on sys.path for the helper modules, and a small PKI."""
+"""Shared test setup: tests/ on sys.path for the helper modules, log handlers restored after
+each test, and a small PKI."""
 
+import logging
 import shutil
 import subprocess
 import sys
@@ -9,6 +11,19 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+@pytest.fixture(autouse=True)
+def restore_logging() -> Iterator[None]:
+    """main() sends log records to stderr (logs.configure); leave no handler or level behind for
+    the tests that run after it in the same process."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    for handler in root.handlers[:]:
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def _openssl(*args: str, cwd: Path) -> None:

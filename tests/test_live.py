@@ -704,18 +704,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_cli_live_mode_end_to_end(
-    api: FakeKubeAPI, kubeconfig: Path, pricing: Path, tmp_path: Path
-) -> None:
-    """`python -m gpucost --kubeconfig ...`: the wiring as shipped, default timings included."""
-    base_cluster(api)
+@contextlib.asynccontextmanager
+async def cli_exporter(kubeconfig: Path, pricing: Path, log_path: Path, *flags: str) -> AsyncIterator[tuple[Live, int]]:
+    """`python -m gpucost --kubeconfig ...` as a child process, ready; (its HTTP view, its pid).
+    It must exit 0 on SIGTERM; its log is in `log_path`."""
     port = free_port()
-    log_path = tmp_path / "exporter.log"
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
     with log_path.open("wb") as log_file:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gpucost", "--kubeconfig", str(kubeconfig),
-            "--web.listen-address", f"127.0.0.1:{port}", "--pricing-file", str(pricing),
+            "--web.listen-address", f"127.0.0.1:{port}", "--pricing-file", str(pricing), *flags,
             cwd=REPO, env=env, stdout=log_file, stderr=log_file,
         )  # fmt: skip
     try:
@@ -730,15 +728,24 @@ async def test_cli_live_mode_end_to_end(
                         break
                 assert loop.time() < deadline, f"not ready:\n{log_path.read_text()}"
                 await asyncio.sleep(0.05)
-            assert_base_costs(await live.scrape())
-            api.create(web_pod("web-5f-b", cpu="4", memory="16Gi"))
-            s = await live.until(lambda s: ("web", "web-5f-b") in s.pods())
-            assert s.pod_costs("web", "web-5f-b") == approx({"cpu": 0.16, "memory": 0.08})
-            assert s.node_costs("cpu-1", idle=True) == approx({"cpu": 0.40, "memory": 0.20})  # 0.64 - 0.08 - 0.16
-            assert api.requests and all(r.authorization == f"Bearer {TOKEN}" for r in api.requests)
+            yield live, proc.pid
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0, log_path.read_text()
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_cli_live_mode_end_to_end(
+    api: FakeKubeAPI, kubeconfig: Path, pricing: Path, tmp_path: Path
+) -> None:
+    """`python -m gpucost --kubeconfig ...`: the wiring as shipped, default timings included."""
+    base_cluster(api)
+    async with cli_exporter(kubeconfig, pricing, tmp_path / "exporter.log") as (live, _):
+        assert_base_costs(await live.scrape())
+        api.create(web_pod("web-5f-b", cpu="4", memory="16Gi"))
+        s = await live.until(lambda s: ("web", "web-5f-b") in s.pods())
+        assert s.pod_costs("web", "web-5f-b") == approx({"cpu": 0.16, "memory": 0.08})
+        assert s.node_costs("cpu-1", idle=True) == approx({"cpu": 0.40, "memory": 0.20})  # 0.64 - 0.08 - 0.16
+        assert api.requests and all(r.authorization == f"Bearer {TOKEN}" for r in api.requests)

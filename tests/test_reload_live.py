@@ -7,16 +7,12 @@ Base cluster and prices: tests/test_live.py (cpu 0.04 $/core-h, memory 0.005 $/G
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-import aiohttp
-from test_live import PRICING, REPO, Live, Scrape, api, approx, base_cluster, free_port, kubeconfig
+from test_live import PRICING, Live, Scrape, api, approx, base_cluster, cli_exporter, kubeconfig
 
 from kubeapi_fake import FakeKubeAPI
 
@@ -26,36 +22,9 @@ CHEAPER = PRICING.replace("cpu_core_hour: 0.04, memory_gib_hour: 0.005, gpu_hour
                           "cpu_core_hour: 0.05, memory_gib_hour: 0.01, gpu_hour: 3.0")
 
 
-@contextlib.asynccontextmanager
-async def exporter(kubeconfig: Path, pricing: Path, log_path: Path, *flags: str) -> AsyncIterator[tuple[Live, int]]:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    with log_path.open("wb") as log_file:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "gpucost", "--kubeconfig", str(kubeconfig),
-            "--web.listen-address", f"127.0.0.1:{port}", "--pricing-file", str(pricing),
-            "--pricing.reload-interval", "0.1", *flags,
-            cwd=REPO, env=env, stdout=log_file, stderr=log_file,
-        )  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as http:
-            live = Live(f"http://127.0.0.1:{port}", http)
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
-            while True:
-                assert proc.returncode is None, log_path.read_text()
-                with contextlib.suppress(aiohttp.ClientConnectionError):
-                    if await live.status("/readyz") == 200:
-                        break
-                assert loop.time() < deadline, f"not ready:\n{log_path.read_text()}"
-                await asyncio.sleep(0.05)
-            yield live, proc.pid
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 30) == 0, log_path.read_text()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+def exporter(kubeconfig: Path, pricing: Path, log_path: Path, *flags: str) -> AbstractAsyncContextManager[tuple[Live, int]]:
+    """The exporter as a child process, checking its files for changes every 0.1 s."""
+    return cli_exporter(kubeconfig, pricing, log_path, "--pricing.reload-interval", "0.1", *flags)
 
 
 def reloaded(s: Scrape) -> float | None:
