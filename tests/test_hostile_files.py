@@ -254,3 +254,17 @@ def test_a_hostile_web_config_reload_keeps_the_config_in_force(tmp_path: Path) -
         guard.maybe_reload()
         assert guard.reload_failures == i + 1
     assert guard.config.headers == {"X-Frame-Options": "deny"}
+
+
+@pytest.mark.parametrize("text", [
+    'labels:\n  "team\\nx": [team]\n',  # a key with a newline (found by the fuzz suite)
+    'gpu_models:\n  "a\\tb\\u0007": cheap\n',
+])
+def test_config_errors_stay_on_one_line(text: str) -> None:
+    from gpucost.pricing import PricingError, parse_pricing
+
+    with pytest.raises(PricingError) as err:
+        parse_pricing(text, "p.yaml")
+    message = str(err.value)
+    assert "\n" not in message and message.isprintable(), message
+    assert message.startswith("p.yaml:2: ")

@@ -67,6 +67,14 @@ def load_document(text: str, filename: str, error: type[ConfigError] = ConfigErr
         raise error(yaml_message(exc, filename)) from None
 
 
+def one_line(text: str) -> str:
+    """A message on one line: newlines and other unprintable characters (from keys or values
+    in the file) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def describe(value: Any) -> str:
     """What kind of YAML value this is, for messages."""
     if value is None:
@@ -103,7 +111,7 @@ class Reader:
         A key longer than a line is cut: keys come from the file and may be anything."""
         if len(key) > 2 * MAX_KEY_SHOWN:
             key = key[:MAX_KEY_SHOWN] + "..."
-        return self.error(f"{self.filename}:{line}: {key or 'document root'}: {message}")
+        return self.error(one_line(f"{self.filename}:{line}: {key or 'document root'}: {message}"))
 
     def mapping(self, value: Any, line: int, key: str, allowed: tuple[str, ...] | None) -> Located:
         if not isinstance(value, Located):

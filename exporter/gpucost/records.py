@@ -15,6 +15,28 @@ from .pricing import NodeFacts, NodePrice
 _NO_SHARES: dict[str, Fraction] = {}
 
 
+#: What a pod's series say besides its name and node: (namespace, owner uid, owner kind, owner
+#: name, the dimension values found on the pod).
+GroupKey = tuple[str, str, str, str, tuple[str, ...]]
+
+
+class PodGroup:
+    """The pods of one controller in one namespace with the same dimension labels of their own:
+    their series differ only in the pod and node labels. One record per ReplicaSet or Job (not
+    per pod) holds the owner and dimensions, so they are stored, resolved through the owner
+    chain and rendered once per group rather than once per pod."""
+
+    __slots__ = ("dims", "key", "namespace", "owner_kind", "owner_name", "owner_uid", "pods", "text")
+
+    def __init__(self, key: GroupKey) -> None:
+        self.key = key
+        self.namespace, self.owner_uid, self.owner_kind, self.owner_name, self.dims = key
+        self.pods: dict[str, None] = {}  # keys of its pods, an insertion-ordered set
+        #: The labels after `node`, rendered and escaped: `,owner_kind="…",owner_name="…",team="…"`;
+        #: None when the owner chain or the namespace's labels changed since (see Workloads).
+        self.text: str | None = None
+
+
 class PodEntry(msgspec.Struct, gc=False):
     """A counted pod, reduced to what costing and labelling need. Not tracked by the cyclic
     garbage collector (it holds no cycles): at 150,000 pods, full collections would otherwise
@@ -22,12 +44,8 @@ class PodEntry(msgspec.Struct, gc=False):
 
     key: str  # namespace/name
     block: int  # hash block of the key in every pod family
-    namespace: str = ""
+    group: PodGroup
     node: str = ""
-    owner_uid: str = ""
-    owner_kind: str = ""
-    owner_name: str = ""
-    dims: tuple[str, ...] = ()  # dimension label values found on the pod ("" = ask the namespace)
     cpu_m: int = 0
     memory_b: int = 0
     gpu_units: dict[str, int] = {}  # device-plugin GPU resource name -> units requested
@@ -42,9 +60,13 @@ class PodEntry(msgspec.Struct, gc=False):
     gpu_shares: dict[str, Fraction] = _NO_SHARES
 
     @property
+    def namespace(self) -> str:
+        return self.group.namespace
+
+    @property
     def name(self) -> str:
         """The pod's name: the key after its namespace (not stored twice, at 150,000 pods)."""
-        return self.key[len(self.namespace) + 1:]
+        return self.key[len(self.group.namespace) + 1:]
 
 
 class NodeEntry:

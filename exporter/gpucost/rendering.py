@@ -72,18 +72,15 @@ class Renderer:
             family.pop(block, key)
 
     def render_pod(self, entry: PodEntry, rates: Rates) -> None:
-        key, block = entry.key, entry.block
-        owner_kind, owner_name = self.workloads.workload(entry)
-        dims = self.workloads.dims_text(entry)
-        namespace, name, node_name = entry.namespace, entry.name, entry.node
-        if _needs_escape(namespace + name + node_name + owner_kind + owner_name):
-            namespace, name, node_name, owner_kind, owner_name = map(
-                escape_label_value, (namespace, name, node_name, owner_kind, owner_name)
-            )
-        labels = (
-            f'{{namespace="{namespace}",pod="{name}",node="{node_name}",'
-            f'owner_kind="{owner_kind}",owner_name="{owner_name}"{dims}'
-        )
+        key, block, group = entry.key, entry.block, entry.group
+        rest = group.text  # owner and dimension labels, rendered once per group
+        if rest is None:
+            rest = self.workloads.labels_text(group)
+        namespace, node_name = group.namespace, entry.node
+        name = key[len(namespace) + 1:]
+        if _needs_escape(key) or _needs_escape(node_name):
+            namespace, name, node_name = map(escape_label_value, (namespace, name, node_name))
+        labels = f'{{namespace="{namespace}",pod="{name}",node="{node_name}"{rest}'
         cpu, mem, gpu_cost, gpu = self.pod_families
         # Costs are finite and non-negative: repr() is the shortest round-trip text.
         cpu.set(block, key, f"gpucost_pod_cpu_cost_per_hour{labels}}} {entry.cpu_m * rates.cpu!r}\n")

@@ -204,28 +204,63 @@ def _status_may_differ(pod: Pod) -> bool:
     return bool(inits or status.init_container_statuses) and _pairs_differ(inits, status.init_container_statuses or ())
 
 
+_NONE: Mapping[str, int] = {}  # a container without requests (read, never written)
+
+
+def _simple_container(c: Container, s: ContainerStatus | None) -> Mapping[str, int] | None:
+    """One container's requests from the parse cache, or None when the general path must
+    decide: a status that reports other requests than the spec wrote (or is out of order), a
+    limit standing in for a missing request, or a quantity not seen before."""
+    res = c.resources
+    requests = res.requests if res is not None else None
+    if s is not None:
+        if s.name != c.name:
+            return None
+        allocated = s.allocated_resources
+        if allocated is not None and allocated != requests:
+            return None
+        actual = s.resources
+        if actual is not None and actual.requests is not None and actual.requests != requests:
+            return None
+    if res is None:
+        return _NONE
+    limits = res.limits
+    if limits and (requests is None or not limits.keys() <= requests.keys()):
+        return None
+    if not requests:
+        return _NONE
+    parsed = _parsed
+    out: Amounts = {}
+    for name, raw in requests.items():
+        amount = parsed.get(raw)
+        if amount is None:
+            return None  # first sight of this text (or a bare number): parse it there
+        out[name] = amount
+    return out
+
+
 def _simple_requests(pod: Pod) -> Amounts | None:
     """The requests of the common pod in one pass, or None when the general path must decide:
-    no init containers, pod-level resources or overhead; every quantity seen before; no limit
-    standing in for a missing request; no resize pending; and the status, where there is one,
-    reports each container's spec requests as written. Then the result is the containers' sum,
-    exactly what the general path computes. This runs for every pod of every sync and watch
-    event, so it avoids the general path's per-container calls and intermediate dicts."""
+    no pod-level resources or overhead (checked by the caller); every quantity seen before; no
+    limit standing in for a missing request; no resize pending; and the status, where there is
+    one, reports each container's spec requests as written. Then the result is what the general
+    path computes from the spec alone: the containers summed, sidecars added, the init-container
+    maximum taken. This runs for every pod of every sync and watch event, so it avoids the
+    general path's per-container calls and intermediate aggregates."""
     status = pod.status
-    if status.init_container_statuses:
-        return None
     conditions = status.conditions
     if conditions:
         for condition in conditions:
             if condition.type == "PodResizePending":
                 return None
-    containers = pod.spec.containers or ()
+    spec = pod.spec
+    containers = spec.containers or ()
     statuses = status.container_statuses
     if statuses is not None and len(statuses) != len(containers):
         return None
     total: Amounts = {}
     parsed = _parsed
-    for i, c in enumerate(containers):
+    for i, c in enumerate(containers):  # inline: most pods have one to three containers
         res = c.resources
         requests = res.requests if res is not None else None
         if statuses is not None:
@@ -247,8 +282,38 @@ def _simple_requests(pod: Pod) -> Amounts | None:
             for name, raw in requests.items():
                 amount = parsed.get(raw)
                 if amount is None:
-                    return None  # first sight of this text (or a bare number): parse it there
+                    return None
                 total[name] = total.get(name, 0) + amount
+    inits = spec.init_containers
+    init_statuses = status.init_container_statuses
+    if not inits:
+        return None if init_statuses else total
+    if init_statuses is None:
+        if statuses is not None:
+            return None  # a status without the init containers': let the general path compare
+    elif len(init_statuses) != len(inits):
+        return None
+    # The init-container maximum (as `aggregate`): a sidecar (restartPolicy Always) adds to the
+    # running total and to every later init container's candidate.
+    init_max: Amounts = {}
+    sidecars: Amounts = {}
+    for i, c in enumerate(inits):
+        amounts = _simple_container(c, init_statuses[i] if init_statuses is not None else None)
+        if amounts is None:
+            return None
+        if c.restart_policy == "Always":
+            for name, amount in amounts.items():
+                total[name] = total.get(name, 0) + amount
+                sidecars[name] = sidecars.get(name, 0) + amount
+            candidate: Mapping[str, int] = sidecars
+        elif sidecars:
+            combined = dict(amounts)
+            _add(combined, sidecars)
+            candidate = combined
+        else:
+            candidate = amounts
+        _max_into(init_max, candidate)
+    _max_into(total, init_max)
     return total
 
 
@@ -266,7 +331,7 @@ def pod_requests(
     Raises RequestError naming the field for a malformed or negative quantity.
     """
     spec = pod.spec
-    if use_status and not spec.init_containers and spec.resources is None and not spec.overhead:
+    if use_status and spec.resources is None and not spec.overhead:
         simple = _simple_requests(pod)
         if simple is not None:
             return simple

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from fractions import Fraction
+from typing import Any
 
 from .allocators import (
+    HAMI_ALLOCATED,
+    HAMI_RESOURCES,
+    KAI_RESERVATION_NAMESPACES,
     KAI_RESOURCE,
     NVIDIA_GPU,
     DraSource,
@@ -24,9 +28,26 @@ from .allocators import (
     kai_share,
 )
 from .dra import DraIndex
+from .objects import Pod
 from .records import NodeEntry, PodEntry
 
 Keys = dict[str, None]  # an insertion-ordered set of pod keys
+
+
+_ALLOCATOR_ANNOTATIONS = frozenset({"gpu-fraction", "gpu-memory", *HAMI_ALLOCATED})
+
+
+def may_use_allocators(pod: Pod, namespace: str, amounts: dict[str, Any]) -> bool:
+    """A cheap test before reading a pod's allocator sources (read_pod_sources): most pods
+    have none, and every pod of a sync passes here."""
+    if pod.spec.resource_claims or pod.status.extended_resource_claim_status is not None:
+        return True
+    if namespace in KAI_RESERVATION_NAMESPACES:
+        return True
+    annotations = pod.metadata.annotations
+    if annotations and not _ALLOCATOR_ANNOTATIONS.isdisjoint(annotations):
+        return True
+    return len(amounts) > 2 and not amounts.keys().isdisjoint(HAMI_RESOURCES)
 
 
 def _is_reservation(entry: PodEntry) -> bool:

@@ -15,19 +15,15 @@ class does the bookkeeping between them: keys, running sums, what is dirty.
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import islice
-from typing import Any, Union
+from typing import Union
 
 from .allocators import (
-    HAMI_ALLOCATED,
-    HAMI_RESOURCES,
-    KAI_RESERVATION_NAMESPACES,
     NVIDIA_GPU,
     read_pod_sources,
 )
@@ -46,11 +42,11 @@ from .objects import (
     object_name,
 )
 from .pricing import PricingConfig
-from .quantity import QuantityError, milli_value, value
+from .quantity import QuantityError, value
 from .records import NodeEntry, PodEntry, Reserved
 from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
 from .requests import RequestError, pod_requests
-from .shares import SharedGpus
+from .shares import SharedGpus, may_use_allocators
 from .workloads import Workloads
 
 __all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type", "pod_key"]
@@ -64,7 +60,6 @@ _CONTROLLER_KINDS = ("ReplicaSet", "Job")  # intermediate owners, followed to th
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
 _NO_SHARES: dict[str, Fraction] = {}
-_intern = sys.intern
 
 
 def pod_key(namespace: str, name: str) -> str:
@@ -79,21 +74,6 @@ def _is_gpu(name: str) -> bool:
     if known is None:
         known = _gpu_names[name] = is_gpu_resource(name)
     return known
-
-
-_ALLOCATOR_ANNOTATIONS = frozenset({"gpu-fraction", "gpu-memory", *HAMI_ALLOCATED})
-
-
-def _may_use_allocators(pod: Pod, namespace: str, amounts: dict[str, Any]) -> bool:
-    """A cheap test before reading allocator sources: most pods have none."""
-    if pod.spec.resource_claims or pod.status.extended_resource_claim_status is not None:
-        return True
-    if namespace in KAI_RESERVATION_NAMESPACES:
-        return True
-    annotations = pod.metadata.annotations
-    if annotations and not _ALLOCATOR_ANNOTATIONS.isdisjoint(annotations):
-        return True
-    return len(amounts) > 2 and not amounts.keys().isdisjoint(HAMI_RESOURCES)
 
 
 @dataclass(frozen=True)
@@ -114,11 +94,15 @@ class Relist:
         self._state = state
         self._kind = kind
         self._seen: set[str] = set()
+        if kind == "Pod":  # the hot path of a sync: no dispatch per pod
+            seen, upsert = self._seen.add, state._upsert_pod
+
+            def add_pod(pod: Pod) -> None:
+                seen(upsert(pod))
+
+            self.add = add_pod  # type: ignore[method-assign,assignment]
 
     def add(self, obj: Sink) -> None:
-        if self._kind == "Pod":
-            self._seen.add(self._state._upsert_pod(obj))  # type: ignore[arg-type]
-            return
         self._seen.add(self._state._key(self._kind, obj.metadata))
         self._state.upsert(self._kind, obj)
 
@@ -148,8 +132,8 @@ class CostState:
         self._shares = SharedGpus()  # DRA index, claim users, KAI groups, stale pods
         self._nodes: dict[str, NodeEntry] = {}
         self._pods: dict[str, PodEntry] = {}  # by pod_key(namespace, name)
-        self._dims: dict[tuple[str, ...], tuple[str, ...]] = {}  # one shared tuple per value set
         self._reserved: dict[str, Reserved] = {}
+        self._node_names: dict[str, str] = {}  # names of the nodes in _reserved, shared by their pods
         self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
         self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
@@ -255,7 +239,7 @@ class CostState:
         nothing the cost model reads returns before anything is allocated or interned."""
         meta = pod.metadata
         namespace = meta.namespace or "default"
-        key = pod_key(namespace, meta.name)
+        key = f"{namespace}/{meta.name}"  # pod_key, inline: this runs for every pod
         node = pod.spec.node_name
         if not node or pod.status.phase in _TERMINAL_PHASES:
             if self._skipped:
@@ -274,18 +258,21 @@ class CostState:
         if self._skipped:
             self._skipped.pop(key, None)
         owner_kind, owner_name, owner_uid = _NO_OWNER
-        for ref in meta.owner_references or ():
-            if ref.controller:
-                owner_kind, owner_name, owner_uid = ref.kind, ref.name, ref.uid
-                break
+        refs = meta.owner_references
+        if refs:
+            for ref in refs:
+                if ref.controller:
+                    owner_kind, owner_name, owner_uid = ref.kind, ref.name, ref.uid
+                    break
         labels = meta.labels
         if labels and owner_kind == "StatefulSet" and _LWS_NAME in labels:
             # LeaderWorkerSet pods are owned by StatefulSets the LWS owns; StatefulSets are
             # not watched (RBAC stays minimal), but the LWS controller labels its pods.
             owner_kind, owner_name = "LeaderWorkerSet", labels[_LWS_NAME]
-        dims = self._workloads.pod_dims(labels)
-        cpu_m = milli_value(amounts.get("cpu", 0))
-        memory_b = value(amounts.get("memory", 0))
+        group_key = (namespace, owner_uid, owner_kind, owner_name, self._workloads.pod_dims(labels))
+        # milli_value and value, inline: amounts in nano-units rounded up
+        cpu_m = -(-amounts["cpu"] // 1_000_000) if "cpu" in amounts else 0
+        memory_b = -(-amounts["memory"] // 1_000_000_000) if "memory" in amounts else 0
         if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
             gpu_units = {
                 name: value(amount) for name, amount in amounts.items() if amount > 0 and _is_gpu(name)
@@ -293,39 +280,31 @@ class CostState:
         else:
             gpu_units = _NO_GPUS
         sources: tuple[object, ...] = ()
-        if _may_use_allocators(pod, namespace, amounts):
+        if may_use_allocators(pod, namespace, amounts):
             sources = read_pod_sources(pod, namespace, gpu_units)
         uid = meta.uid if sources else ""
         entry = self._pods.get(key)
         if entry is not None:
             if (
                 entry.node == node and entry.cpu_m == cpu_m and entry.memory_b == memory_b
-                and entry.gpu_units == gpu_units and entry.dims == dims
-                and entry.owner_uid == owner_uid and entry.owner_kind == owner_kind
-                and entry.owner_name == owner_name and entry.gpu_sources == sources
-                and (not sources or self._shares.uid(key) == uid)
+                and entry.gpu_units == gpu_units and entry.group.key == group_key
+                and entry.gpu_sources == sources and (not sources or self._shares.uid(key) == uid)
             ):
                 return key  # a status-only change (conditions, restarts): nothing to recompute
             self._unreserve(entry)
             if entry.gpu_sources:
                 self._shares.unlink(entry)
-            self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
+            self._workloads.leave(key, entry.group)
+            entry.group = self._workloads.join(key, group_key)
         else:
-            entry = self._pods[key] = PodEntry(key, block_of(key), _intern(namespace))
-        # Interned: one shared string per node and owner, one tuple per set of dimension
-        # values, not one per pod.
-        entry.node = _intern(node)
-        if owner_uid:
-            owner_uid = entry.owner_uid = _intern(owner_uid)
-            entry.owner_kind, entry.owner_name = _intern(owner_kind), _intern(owner_name)
-        else:
-            entry.owner_uid, entry.owner_kind, entry.owner_name = _NO_OWNER
-        entry.dims = self._dims.setdefault(dims, dims)
+            entry = self._pods[key] = PodEntry(key, block_of(key), self._workloads.join(key, group_key))
+        # One shared string per node, not one per pod: a dict of the nodes' names is smaller
+        # (faster to search) than the interpreter's table of every interned string.
+        entry.node = self._node_names.setdefault(node, node)
         entry.cpu_m = cpu_m
         entry.memory_b = memory_b
         entry.gpu_units = gpu_units
         entry.gpu_sources = sources
-        self._workloads.add_pod(key, entry.namespace, owner_uid)
         if sources:
             self._shares.link(entry, uid)
         self._reserve(entry)
@@ -344,7 +323,8 @@ class CostState:
             for share in entry.gpu_shares.values():
                 r.gpu_shares += share
         else:
-            entry.held_units, entry.gpu_shares = units, _NO_SHARES
+            entry.held_units = units
+            entry.gpu_shares = _NO_SHARES
         r.cpu_m += entry.cpu_m
         r.memory_b += entry.memory_b
         if entry.held_units:
@@ -374,6 +354,7 @@ class CostState:
         r.allocated.pop(entry.key, None)
         if not r.pods and entry.node not in self._nodes:
             del self._reserved[entry.node]
+            self._node_names.pop(entry.node, None)
         self._dirty_nodes[entry.node] = None
 
     def _remove_pod(self, key: str) -> None:
@@ -383,7 +364,7 @@ class CostState:
         self._unreserve(entry)
         if entry.gpu_sources:
             self._shares.unlink(entry)
-        self._workloads.remove_pod(key, entry.namespace, entry.owner_uid)
+        self._workloads.leave(key, entry.group)
         self._dirty_pods[key] = None
 
     # ------------------------------------------------------------------ allocators
@@ -468,14 +449,16 @@ class CostState:
             keys = list(islice(dirty_pods, budget))
             for key in keys:
                 del dirty_pods[key]
-        pods, nodes, render, shard = self._pods, self._nodes, self._render, self.shard
-        for key in keys:  # every pod after a sync passes here: locals, no call per pod
+        pods, nodes, render_pod = self._pods, self._nodes, self._render.render_pod
+        owns = self.shard.owns if self.shard.total > 1 else None
+        for key in keys:  # every pod after a sync passes here: locals, no call but the render
             entry = pods.get(key)
-            node = nodes.get(entry.node) if entry is not None else None
-            if entry is None or node is None or node.rates is None or not shard.owns(key):
-                render.drop_pod(key, entry.block if entry is not None else block_of(key))
-            else:
-                render.render_pod(entry, node.rates)
+            if entry is not None:
+                node = nodes.get(entry.node)
+                if node is not None and node.rates is not None and (owns is None or owns(key)):
+                    render_pod(entry, node.rates)
+                    continue
+            self._render.drop_pod(key, entry.block if entry is not None else block_of(key))
         if self._dirty_pods:
             return False
         if worked:
@@ -493,6 +476,7 @@ class CostState:
                 dirty_pods |= r.pods  # their node is gone: drop their series
                 if not r.pods:
                     del self._reserved[name]
+                    self._node_names.pop(name, None)
             return
         assert r is not None
         rates = node_rates(
@@ -542,9 +526,9 @@ class CostState:
             if node is None or node.rates is None or not self.shard.owns(key):
                 continue
             cost = pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
-            owner_kind, owner_name = self._workloads.workload(entry)
+            owner_kind, owner_name = self._workloads.workload(entry.group)
             values = (entry.namespace, entry.name, entry.node, owner_kind, owner_name,
-                      *self._workloads.dim_values(entry))
+                      *self._workloads.dim_values(entry.group))
             labels = tuple(zip(label_names, values, strict=True))
             yield cpu, labels, cost.cpu
             yield mem, labels, cost.memory

@@ -1,6 +1,10 @@
 """Who a pod belongs to: its top-level workload (through ReplicaSets and Jobs) and its dimension
-labels (team, product, customer, ...: the pod's own label, else its namespace's). Keeps the
-indexes that say which pods a namespace or controller change touches."""
+labels (team, product, customer, ...: the pod's own label, else its namespace's).
+
+Pods that share a namespace, a controller and their own dimension values share one `PodGroup`:
+the owner chain and the labels after `node` are resolved and rendered once per group. Groups are
+indexed by namespace and by owner, which says which pods a namespace or controller change
+touches."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from .exposition import escape_label_value
 from .objects import ObjectMeta
-from .records import PodEntry
+from .records import GroupKey, PodGroup
 
 Pods = dict[str, None]  # an insertion-ordered set of pod keys
 
@@ -49,10 +53,9 @@ class Workloads:
         )
         self.controllers: dict[str, _Controller] = {}
         self.ns_labels: dict[str, dict[str, str]] = {}
-        self._pods_by_ns: dict[str, Pods] = {}
-        self._pods_by_owner: dict[str, Pods] = {}
-        # (namespace, pod's own dimension values) -> rendered dimension labels
-        self._dims_text: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._groups: dict[GroupKey, PodGroup] = {}
+        self._groups_by_ns: dict[str, dict[GroupKey, PodGroup]] = {}
+        self._groups_by_owner: dict[str, dict[GroupKey, PodGroup]] = {}
 
     # --- pods --------------------------------------------------------------------------------
 
@@ -61,18 +64,28 @@ class Workloads:
         if not labels:
             return self.no_dims
         if self.first_keys is not None:
-            return tuple([labels.get(k, "") for k in self.first_keys])
+            return tuple(map(labels.get, self.first_keys, self.no_dims))  # labels.get(key, "")
         return tuple([first_label(labels, keys) for _, keys in self.dims])
 
-    def add_pod(self, key: str, namespace: str, owner_uid: str) -> None:
-        self._pods_by_ns.setdefault(namespace, {})[key] = None
-        if owner_uid:
-            self._pods_by_owner.setdefault(owner_uid, {})[key] = None
+    def join(self, key: str, group_key: GroupKey) -> PodGroup:
+        """Add a pod to the group of these labels (made on the group's first pod)."""
+        group = self._groups.get(group_key)
+        if group is None:
+            group = self._groups[group_key] = PodGroup(group_key)
+            self._groups_by_ns.setdefault(group.namespace, {})[group_key] = group
+            if group.owner_uid:
+                self._groups_by_owner.setdefault(group.owner_uid, {})[group_key] = group
+        group.pods[key] = None
+        return group
 
-    def remove_pod(self, key: str, namespace: str, owner_uid: str) -> None:
-        _index_remove(self._pods_by_ns, namespace, key)
-        if owner_uid:
-            _index_remove(self._pods_by_owner, owner_uid, key)
+    def leave(self, key: str, group: PodGroup) -> None:
+        """Take a pod out of its group; the last one out removes the group."""
+        group.pods.pop(key, None)
+        if not group.pods and self._groups.get(group.key) is group:
+            del self._groups[group.key]
+            _index_remove(self._groups_by_ns, group.namespace, group.key)
+            if group.owner_uid:
+                _index_remove(self._groups_by_owner, group.owner_uid, group.key)
 
     # --- namespaces and controllers: each returns the pods whose labels may change -------------
 
@@ -81,14 +94,12 @@ class Workloads:
         if meta.name in self.ns_labels and self.ns_labels[meta.name] == labels:
             return {}
         self.ns_labels[meta.name] = labels
-        self._forget_dims(meta.name)
-        return self._pods_by_ns.get(meta.name, {})
+        return _relabel(self._groups_by_ns.get(meta.name))
 
     def delete_namespace(self, name: str) -> Pods:
         if self.ns_labels.pop(name, None) is None:
             return {}
-        self._forget_dims(name)
-        return self._pods_by_ns.get(name, {})
+        return _relabel(self._groups_by_ns.get(name))
 
     def upsert_controller(self, kind: str, key: str, meta: ObjectMeta) -> Pods:
         owner = controller_ref(meta)
@@ -96,21 +107,21 @@ class Workloads:
         if old is not None and (old.kind, old.name, old.owner) == (kind, meta.name, owner):
             return {}
         self.controllers[key] = _Controller(kind, meta.name, owner)
-        return self._pods_by_owner.get(key, {})
+        return _relabel(self._groups_by_owner.get(key))
 
     def delete_controller(self, key: str) -> Pods:
         if self.controllers.pop(key, None) is None:
             return {}
-        return self._pods_by_owner.get(key, {})
+        return _relabel(self._groups_by_owner.get(key))
 
     def controller_keys(self, kind: str) -> set[str]:
         return {k for k, c in self.controllers.items() if c.kind == kind}
 
     # --- what a pod's series say ---------------------------------------------------------------
 
-    def workload(self, entry: PodEntry) -> tuple[str, str]:
-        """The pod's top-level controller: Pod→ReplicaSet→Deployment, Pod→Job→CronJob, …"""
-        kind, name, uid = entry.owner_kind, entry.owner_name, entry.owner_uid
+    def workload(self, group: PodGroup) -> tuple[str, str]:
+        """The pods' top-level controller: Pod→ReplicaSet→Deployment, Pod→Job→CronJob, …"""
+        kind, name, uid = group.owner_kind, group.owner_name, group.owner_uid
         for _ in range(8):  # owner chains are short; a cycle must not hang the exporter
             ctrl = self.controllers.get(uid)
             if ctrl is None or ctrl.owner is None:
@@ -118,31 +129,41 @@ class Workloads:
             kind, name, uid = ctrl.owner
         return kind, name
 
-    def dim_values(self, entry: PodEntry) -> tuple[str, ...]:
+    def dim_values(self, group: PodGroup) -> tuple[str, ...]:
         """Dimension label values: the pod's own label, else its namespace's."""
-        ns_labels = self.ns_labels.get(entry.namespace) or {}
+        ns_labels = self.ns_labels.get(group.namespace) or {}
         return tuple(
-            v or first_label(ns_labels, keys) for (_, keys), v in zip(self.dims, entry.dims, strict=True)
+            v or first_label(ns_labels, keys) for (_, keys), v in zip(self.dims, group.dims, strict=True)
         )
 
-    def dims_text(self, entry: PodEntry) -> str:
-        """`,team="a",product="b"` for the pod (cached per namespace and own values)."""
-        text = self._dims_text.get((entry.namespace, entry.dims))
+    def labels_text(self, group: PodGroup) -> str:
+        """`,owner_kind="…",owner_name="…",team="…"`: the group's labels after `node`, escaped
+        (cached on the group until its owner chain or namespace changes)."""
+        text = group.text
         if text is None:
-            text = self._dims_text[entry.namespace, entry.dims] = "".join(
-                f',{label}="{escape_label_value(v)}"'
-                for label, v in zip(self.dim_names, self.dim_values(entry), strict=True)
+            kind, name = self.workload(group)
+            text = group.text = (
+                f',owner_kind="{escape_label_value(kind)}",owner_name="{escape_label_value(name)}"'
+                + "".join(
+                    f',{label}="{escape_label_value(v)}"'
+                    for label, v in zip(self.dim_names, self.dim_values(group), strict=True)
+                )
             )
         return text
 
-    def _forget_dims(self, namespace: str) -> None:
-        for cached in [k for k in self._dims_text if k[0] == namespace]:
-            del self._dims_text[cached]
+
+def _relabel(groups: Mapping[GroupKey, PodGroup] | None) -> Pods:
+    """The pods of these groups, whose labels are rendered again (and the groups' text too)."""
+    pods: Pods = {}
+    for group in (groups or {}).values():
+        group.text = None
+        pods.update(group.pods)
+    return pods
 
 
-def _index_remove(index: dict[str, Pods], group: str, key: str) -> None:
-    members = index.get(group)
+def _index_remove(index: dict[str, dict[GroupKey, PodGroup]], by: str, key: GroupKey) -> None:
+    members = index.get(by)
     if members is not None:
         members.pop(key, None)
         if not members:
-            del index[group]
+            del index[by]
