@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gpucost import billing_chunks
 from gpucost.billing import BillingError, load_billing, resource_key
 from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
 
@@ -182,3 +183,108 @@ def test_billing_price_is_split_like_an_instance_price(with_billing: PricingConf
     assert price.cpu == approx(39.84896 * 6.069312 / 55.04)
     assert price.gpu == approx(39.84896 * 40.293312 / 55.04)
     assert price.gpu_unit == approx(39.84896 * 40.293312 / 55.04 / 8)
+
+
+# --- only the window is read: order, boundaries, several files, pieces ------------------------
+# One p5 node billed 1 Hrs a day, 00:00-01:00 UTC, 2026-11-01 .. 11-10, costing the day's
+# number in dollars. The 7-day window is 11-04 .. 11-10: 4 + 5 + ... + 10 = 49 $ over 7 metered
+# hours = 7.0 $/h (the span, 11-04T00 .. 11-10T01, is 145 h; the metered hours are fewer).
+
+HEADER = ("BilledCost,BillingCurrency,ChargeCategory,ChargeDescription,ChargePeriodEnd,ChargePeriodStart,"
+          "ConsumedQuantity,ConsumedUnit,EffectiveCost,ResourceId,ServiceCategory,x_UsageType\n")
+
+
+def day_row(day: int, cost: str | None = None, start: str = "00:00:00", end: str = "01:00:00",
+            resource: str = "i-0aaa1111aaaa1111a", service: str = "Compute", desc: str = "p5 hour") -> str:
+    c = cost if cost is not None else f"{day}.0"
+    d0 = f"2026-11-{day:02d}"
+    d1 = d0 if end != "24:00:00" else f"2026-11-{day + 1:02d}"
+    e = "00:00:00" if end == "24:00:00" else end
+    return (f"{c},USD,Usage,{desc},{d1}T{e}Z,{d0}T{start}Z,1,Hrs,{c},{resource},{service},"
+            "BoxUsage:p5.48xlarge\n")
+
+
+@pytest.fixture(params=[1 << 21, 97], ids=["one-piece", "97-byte-pieces"])
+def piece_bytes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """Run each test with the export in one piece and cut into many (most passed over unread)."""
+    monkeypatch.setattr(billing_chunks, "PIECE_BYTES", request.param)
+    return int(request.param)
+
+
+@pytest.mark.parametrize("order", ["in order", "reversed", "shuffled"])
+def test_rows_in_any_order(tmp_path: Path, piece_bytes: int, order: str) -> None:
+    days = {"in order": list(range(1, 11)), "reversed": list(range(10, 0, -1)),
+            "shuffled": [7, 2, 10, 1, 4, 9, 3, 6, 8, 5]}[order]
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in days))
+    b = load_billing(path, "USD")
+    assert (b.window_start, b.window_end) == ("2026-11-04", "2026-11-10")
+    a = b.resources["i-0aaa1111aaaa1111a"]
+    assert (a.hourly, a.hours) == (approx(7.0), approx(7.0))
+    assert b.rows == 10
+
+
+def test_window_boundary_at_midnight(tmp_path: Path, piece_bytes: int) -> None:
+    # Two more hours of 100 $: one starting 11-03T23:00 and ending at midnight (dated 11-03,
+    # before the window: left out), one starting at 11-04T00:00 exactly (in). 49 + 100 = 149 $
+    # over 8 Hrs = 18.625 $/h.
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11))
+                    + day_row(3, cost="100.0", start="23:00:00", end="24:00:00")
+                    + day_row(4, cost="100.0", start="00:00:00", end="01:00:00"))
+    b = load_billing(path, "USD")
+    assert b.window_start == "2026-11-04"
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(149 / 8)
+
+
+def test_several_files_in_any_order(tmp_path: Path, piece_bytes: int) -> None:
+    # Days 6..10 in a file sorted first, 1..5 in one sorted second: the window is still
+    # 11-04 .. 11-10 across both.
+    (tmp_path / "a-late.csv").write_text(HEADER + "".join(day_row(d) for d in range(6, 11)))
+    with gzip.open(tmp_path / "b-early.csv.gz", "wt") as f:
+        f.write(HEADER + "".join(day_row(d) for d in range(1, 6)))
+    b = load_billing(tmp_path, "USD")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    assert b.rows == 10
+
+
+def test_latest_day_without_compute_rows(tmp_path: Path, piece_bytes: int) -> None:
+    # A storage row on 11-12, two days after the last compute row: the window ends with the
+    # last compute row's day (11-10), not with the export's latest date.
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11))
+                    + day_row(12, resource="vol-0aaa1111aaaa1111a", service="Storage"))
+    b = load_billing(path, "USD")
+    assert (b.window_start, b.window_end) == ("2026-11-04", "2026-11-10")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    assert b.rows == 11
+
+
+def test_malformed_rows_are_counted_in_the_window_only(tmp_path: Path, piece_bytes: int) -> None:
+    # 'n/a' costs on 11-02 (before the window: passed over unread) and on 11-05 (counted).
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11))
+                    + day_row(2, cost="n/a") + day_row(5, cost="n/a"))
+    b = load_billing(path, "USD")
+    assert b.skipped == {"malformed_value": 1}
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    assert b.rows == 12
+
+
+def test_quoted_fields_spanning_lines(tmp_path: Path, piece_bytes: int) -> None:
+    # ChargeDescription quoted, with a comma, a doubled quote and a newline in it (RFC 4180):
+    # the record still counts as one row and the prices are unchanged.
+    desc = '"p5, the ""big"" one\nsecond line"'
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d, desc=desc) for d in range(1, 11)))
+    b = load_billing(path, "USD")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    assert b.rows == 10
+
+
+def test_utf16_export_is_read_as_one_stream(tmp_path: Path) -> None:
+    path = tmp_path / "bill.csv"
+    path.write_bytes((HEADER + "".join(day_row(d) for d in range(10, 0, -1))).encode("utf-16"))
+    b = load_billing(path, "USD")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    assert (b.window_start, b.rows) == ("2026-11-04", 10)

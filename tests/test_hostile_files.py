@@ -268,3 +268,14 @@ def test_config_errors_stay_on_one_line(text: str) -> None:
     message = str(err.value)
     assert "\n" not in message and message.isprintable(), message
     assert message.startswith("p.yaml:2: ")
+
+
+def test_an_overlong_utf8_sequence_in_a_yaml_cluster_file_is_one_line(tmp_path: Path) -> None:
+    # Found by the fuzz suite: b"\xc0\x80" makes PyYAML report character -1, not a code point.
+    from gpucost.snapshot import SnapshotError, load_snapshot
+
+    path = tmp_path / "cluster.yaml"
+    path.write_bytes(b"\xc0\x80kind: List\nitems: []\n")
+    with pytest.raises(SnapshotError) as err:
+        load_snapshot([str(path)])
+    assert "\n" not in str(err.value) and str(path) in str(err.value)

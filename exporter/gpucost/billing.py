@@ -16,9 +16,13 @@ up exactly; GCP bills cores, memory and GPUs as separate SKUs (core-hours exceed
 the span counts. The window is the last `window_days` UTC days of the export, ending with the
 day of its latest compute row (not today: an export delivered a day late still covers a week).
 
-The reader streams: it keeps one small record per (resource, day), so a 30-day hourly export of
-5,000 nodes holds 150,000 records, not its 3.6 million rows. CSV and gzip'd CSV; a directory is
-read recursively. Parquet is not read (pyarrow would triple the image): export CSV.
+Only the window's rows are read: a first pass over the export finds, piece by piece, the latest
+ChargePeriodStart day (billing_chunks), the second parses just the pieces that reach into the
+window and, within them, passes over any row dated before it after looking at its date alone.
+So malformed rows are counted only among the window's rows. The reader streams: it keeps one
+small record per (resource, day) of the window, never the file or its rows. CSV and gzip'd CSV;
+a directory is read recursively. Parquet is not read (pyarrow would triple the image): export
+CSV.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ import logging
 import math
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
+from .billing_chunks import DaySurvey, Unchunkable, open_binary, pieces, records, split_header
 from .configfile import ConfigError
 from .guard import brief, encoding_of
 
@@ -182,6 +188,15 @@ def _open(path: Path) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding=encoding, newline="")
 
 
+def _window_start(last_day: str, window_days: float) -> str | None:
+    """The window's first UTC day (YYYY-MM-DD) when it ends on `last_day`; None if that is no date."""
+    try:
+        last_epoch = _epoch(last_day + "T00:00:00+00:00")
+    except ValueError:
+        return None
+    return datetime.fromtimestamp(last_epoch - (window_days - 1) * 86400, timezone.utc).strftime("%Y-%m-%d")
+
+
 def load_billing(
     path: str | Path,
     currency: str,
@@ -190,111 +205,216 @@ def load_billing(
     window_days: float = DEFAULT_WINDOW_DAYS,
 ) -> BillingPrices:
     """Read a FOCUS export and price its compute resources. Raises BillingError for an export
-    that cannot be used at all (unreadable, missing columns, another currency); rows with
-    missing or malformed fields are skipped and counted by reason in `skipped`."""
+    that cannot be used at all (unreadable, missing columns, another currency); rows of the
+    window with missing or malformed fields are skipped and counted by reason in `skipped`.
+
+    Two reads (billing_chunks): a survey finds each piece's latest ChargePeriodStart day, and
+    so the window; the second read parses only the pieces that reach into it. Should the
+    survey's latest day have no compute row (only storage, say), the window ends earlier and
+    the second read is done again from that window's start, so the result is always the one a
+    full parse of every row gives."""
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
-    resources: dict[str, _Resource] = {}
-    skipped: dict[str, int] = {}
-    rows = 0
-    for f in export_files(path):
+    files = export_files(path)
+    surveys = [_survey(f, cost_column) for f in files]
+    latest = max((day for s in surveys if s is not None for _, _, day in s if day), default="")
+    floor = _window_start(latest, window_days) if latest else None
+    rows = _read(files, surveys, _Rows(currency, cost_column, floor))
+    if floor is not None:
+        first = _window_start(rows.last_day, window_days) if rows.last_day else None
+        if first is None or first < floor:
+            rows = _read(files, surveys, _Rows(currency, cost_column, first))
+    return _price(str(path), currency, cost_column, window_days, rows)
+
+
+#: Per piece of a file: (bytes, records, latest ChargePeriodStart day or None when not known).
+_Survey = list[tuple[int, int, "str | None"]]
+
+
+def _survey(f: Path, cost_column: str) -> _Survey | None:
+    """Each piece's latest start day; None for a file read as one stream (UTF-16, say)."""
+    try:
+        with open_binary(f) as raw:
+            it = pieces(raw)
+            first = next(it, None)
+            if first is None:
+                return []
+            header, data = split_header(first)
+            survey = DaySurvey(_Columns(f, header, cost_column).start)
+            out: _Survey = [(len(data), *survey.last_day(data))]
+            out.extend((len(p), *survey.last_day(p)) for p in it)
+            return out
+    except Unchunkable:
+        return None
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
+        raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+
+
+def _read(files: list[Path], surveys: list[_Survey | None], rows: _Rows) -> _Rows:
+    for f, survey in zip(files, surveys, strict=True):
         try:
-            with _open(f) as stream:
-                rows += _read(f, stream, currency, cost_column, resources, skipped)
+            if survey is None:
+                with _open(f) as stream:
+                    reader = csv.reader(stream)
+                    header = next(reader, None)
+                    if header is not None:
+                        rows.add(f, _Columns(f, header, rows.cost_column), reader, 1)
+            else:
+                with open_binary(f) as raw:
+                    rows.add_pieces(f, raw, survey)
         except (OSError, EOFError, UnicodeDecodeError, csv.Error, zlib.error) as exc:
             raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
-    return _price(str(path), currency, cost_column, window_days, resources, rows, skipped)
+    return rows
 
 
-def _read(
-    f: Path, stream: io.TextIOBase, currency: str, cost_column: str,
-    resources: dict[str, _Resource], skipped: dict[str, int],
-) -> int:
-    reader = csv.reader(stream)
-    header = next(reader, None)
-    if header is None:
-        return 0
-    col = {name.strip(): i for i, name in enumerate(header)}
-    for name in (*_REQUIRED, cost_column):
-        if name not in col:
-            raise BillingError(f"{f}:1: missing column {name!r} (is this a FOCUS export?)")
-    i_id, i_cat, i_start, i_end, i_cur = (col[n] for n in _REQUIRED)
-    i_cost = col[cost_column]
-    optional = {n: col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
-                                        "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType",
-                                        "SkuMeter", "x_SkuDetails")}
-    i_name, i_class, i_service, i_qty, i_unit, i_region, i_pricing, i_usage, i_meter, i_details = optional.values()
-    width = len(header)
-    n = 0
+class _Columns:
+    """Where the columns the loader reads are in one file's header."""
 
-    def skip(reason: str) -> None:
-        skipped[reason] = skipped.get(reason, 0) + 1
+    def __init__(self, f: Path, header: list[str], cost_column: str) -> None:
+        col = {name.strip(): i for i, name in enumerate(header)}
+        for name in (*_REQUIRED, cost_column):
+            if name not in col:
+                raise BillingError(f"{f}:1: missing column {name!r} (is this a FOCUS export?)")
+        self.id, self.category, self.start, self.end, self.currency = (col[n] for n in _REQUIRED)
+        self.cost = col[cost_column]
+        self.width = len(header)
+        self.name, self.charge_class, self.service, self.quantity, self.unit, self.region, self.pricing, \
+            self.usage, self.meter, self.details = (
+                col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
+                                     "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType", "SkuMeter",
+                                     "x_SkuDetails"))
 
-    for line, row in enumerate(reader, start=2):
-        n += 1
-        if len(row) != width:
-            skip("wrong_column_count")
-            continue
-        if row[i_cat] != "Usage" or (i_class is not None and row[i_class] == "Correction"):
-            continue
-        if i_service is not None and row[i_service] not in ("Compute", ""):
-            continue
-        resource_id = row[i_id]
-        if not resource_id:
-            continue  # usage no resource carries (support, some managed services)
-        if row[i_cur] != currency:
-            if not row[i_cur]:
-                skip("missing_currency")
+
+def _details(text: str) -> dict[str, object]:
+    """x_SkuDetails (Azure: a JSON object) as a dict; {} when it is empty or not an object."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):  # [[[[...]]]] deeper than the JSON decoder goes
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class _Rows:
+    """The compute rows of an export, kept as one record per (resource, UTC day), for the rows
+    whose ChargePeriodStart day (its first ten characters) is not before `floor`."""
+
+    def __init__(self, currency: str, cost_column: str, floor: str | None) -> None:
+        self.currency = currency
+        self.cost_column = cost_column
+        self.floor = floor or ""
+        self.resources: dict[str, _Resource] = {}
+        #: (ResourceId, ResourceName, x_SkuDetails) as written -> its resource: the keys are
+        #: worked out once per resource, not once per row.
+        self._by_text: dict[tuple[str, str, str], _Resource] = {}
+        self.skipped: dict[tuple[str, str], int] = {}  # (reason, day) -> rows
+        self.count = 0
+        self.last_day = ""
+
+    def add_pieces(self, f: Path, raw: BinaryIO, survey: _Survey) -> None:
+        """Parse the file's pieces that reach into the window; count the others' rows."""
+        line = 1
+        columns: _Columns | None = None
+        for i, piece in enumerate(pieces(raw)):
+            if columns is None:
+                header, piece = split_header(piece)
+                columns = _Columns(f, header, self.cost_column)
+            if i >= len(survey) or len(piece) != survey[i][0]:
+                raise BillingError(f"{f}: the billing export changed while it was read")
+            _, lines, day = survey[i]
+            if day is not None and day < self.floor:
+                line += lines
+                self.count += lines
                 continue
-            billed = brief(row[i_cur])[1:-1]
-            raise BillingError(
-                f"{f}:{line}: BillingCurrency: the export is billed in {billed} but the pricing file's "
-                f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
-            )
-        try:
-            cost = float(row[i_cost])
-            start, end = _epoch(row[i_start]), _epoch(row[i_end])
-        except (ValueError, OverflowError):
-            skip("malformed_value")
-            continue
-        if end <= start or not math.isfinite(cost):  # NaN, inf, 1e999
-            skip("malformed_value")
-            continue
-        details: dict[str, object] = {}
-        if i_details is not None and row[i_details]:
+            line = self.add(f, columns, records(piece), line)
+
+    def add(self, f: Path, c: _Columns, reader: Iterable[list[str]], line: int) -> int:
+        """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
+        line read."""
+        floor, currency, skipped, resources, by_text = self.floor, self.currency, self.skipped, self.resources, \
+            self._by_text
+        i_id, i_cat, i_start, i_end, i_cur, i_cost, width = c.id, c.category, c.start, c.end, c.currency, c.cost, \
+            c.width
+        i_class, i_service, i_qty, i_unit, i_name, i_details = c.charge_class, c.service, c.quantity, c.unit, \
+            c.name, c.details
+        last_day = self.last_day
+        times = _times
+        n = 0
+        for row in reader:
+            n += 1
+            line += 1
+            cols = len(row)
+            day = row[i_start][:10] if cols > i_start else ""
+            if day < floor and cols > i_start:
+                continue  # before the window: passed over unread
+            if cols != width:
+                skipped["wrong_column_count", day] = skipped.get(("wrong_column_count", day), 0) + 1
+                continue
+            if row[i_cat] != "Usage" or (i_class is not None and row[i_class] == "Correction"):
+                continue
+            if i_service is not None and row[i_service] not in ("Compute", ""):
+                continue
+            resource_id = row[i_id]
+            if not resource_id:
+                continue  # usage no resource carries (support, some managed services)
+            if row[i_cur] != currency:
+                if not row[i_cur]:
+                    skipped["missing_currency", day] = skipped.get(("missing_currency", day), 0) + 1
+                    continue
+                billed = brief(row[i_cur])[1:-1]
+                raise BillingError(
+                    f"{f}:{line}: BillingCurrency: the export is billed in {billed} but the pricing file's "
+                    f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
+                )
             try:
-                parsed = json.loads(row[i_details])
-                details = parsed if isinstance(parsed, dict) else {}
-            except (ValueError, RecursionError):  # [[[[...]]]] deeper than the JSON decoder goes
-                details = {}
-        keys = _row_keys(resource_id, row[i_name] if i_name is not None else "", details)
-        r = resources.get(keys[0])
-        if r is None:
-            r = resources[keys[0]] = _Resource(keys)
-            if i_region is not None:
-                r.region = row[i_region]
-            if i_pricing is not None:
-                r.capacity_type = _CAPACITY.get(row[i_pricing].lower(), "on-demand")
-        if not r.instance_type:
-            r.instance_type = _instance_type(row, i_usage, i_meter, details)
-        day_key = row[i_start][:10]
-        day = r.days.get(day_key)
-        if day is None:
-            day = r.days[day_key] = _Day(start, end)
-        else:
-            day.start = min(day.start, start)
-            day.end = max(day.end, end)
-        day.cost += cost
-        if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
-            try:
-                qty = float(row[i_qty])
-            except ValueError:
-                qty = math.nan
-            if math.isfinite(qty) and qty >= 0:
-                day.hourly_qty += qty
-                day.metered = True
-            # else: the cost still counts; the span measures the hours
-    return n
+                cost = float(row[i_cost])
+                start = times.get(row[i_start]) or _epoch(row[i_start])
+                end = times.get(row[i_end]) or _epoch(row[i_end])
+            except (ValueError, OverflowError):
+                skipped["malformed_value", day] = skipped.get(("malformed_value", day), 0) + 1
+                continue
+            if end <= start or not math.isfinite(cost):  # NaN, inf, 1e999
+                skipped["malformed_value", day] = skipped.get(("malformed_value", day), 0) + 1
+                continue
+            text = (resource_id, row[i_name] if i_name is not None else "",
+                    row[i_details] if i_details is not None else "")
+            r = by_text.get(text)
+            if r is None:
+                keys = _row_keys(resource_id, text[1], _details(text[2]))
+                r = resources.get(keys[0])
+                if r is None:
+                    r = resources[keys[0]] = _Resource(keys)
+                    if c.region is not None:
+                        r.region = row[c.region]
+                    if c.pricing is not None:
+                        r.capacity_type = _CAPACITY.get(row[c.pricing].lower(), "on-demand")
+                by_text[text] = r
+            if not r.instance_type:
+                r.instance_type = _instance_type(row, c.usage, c.meter, _details(text[2]))
+            d = r.days.get(day)
+            if d is None:
+                d = r.days[day] = _Day(start, end)
+                if day > last_day:
+                    last_day = day
+            else:
+                if start < d.start:
+                    d.start = start
+                if end > d.end:
+                    d.end = end
+            d.cost += cost
+            if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
+                try:
+                    qty = float(row[i_qty])
+                except ValueError:
+                    qty = math.nan
+                if math.isfinite(qty) and qty >= 0:
+                    d.hourly_qty += qty
+                    d.metered = True
+                # else: the cost still counts; the span measures the hours
+        self.count += n
+        self.last_day = last_day
+        return line
 
 
 def _instance_type(row: list[str], i_usage: int | None, i_meter: int | None, details: dict[str, object]) -> str:
@@ -307,16 +427,15 @@ def _instance_type(row: list[str], i_usage: int | None, i_meter: int | None, det
     return service_type if isinstance(service_type, str) else ""
 
 
-def _price(
-    source: str, currency: str, cost_column: str, window_days: float,
-    resources: dict[str, _Resource], rows: int, skipped: dict[str, int],
-) -> BillingPrices:
-    last = max((d for r in resources.values() for d in r.days), default="")
-    if last:
-        last_epoch = _epoch(last + "T00:00:00+00:00")
-        first = datetime.fromtimestamp(last_epoch - (window_days - 1) * 86400, timezone.utc).strftime("%Y-%m-%d")
-    else:
-        first = ""
+def _price(source: str, currency: str, cost_column: str, window_days: float, rows: _Rows) -> BillingPrices:
+    resources = rows.resources
+    last = rows.last_day
+    first = (_window_start(last, window_days) or "") if last else ""
+    # Problems are counted for the window's rows (and rows without a ChargePeriodStart at all).
+    skipped: dict[str, int] = {}
+    for (reason, day), n in rows.skipped.items():
+        if not day or day >= first:
+            skipped[reason] = skipped.get(reason, 0) + n
     prices: dict[str, ResourcePrice] = {}
     sku_cost: dict[tuple[str, str, str], list[float]] = {}
     for r in resources.values():
@@ -345,7 +464,7 @@ def _price(
     if skipped:
         log.warning("%s: %s billing rows skipped (%s)", source, sum(skipped.values()),
                     ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
-    return BillingPrices(source, currency, cost_column, first, last, prices, skus, rows, dict(skipped))
+    return BillingPrices(source, currency, cost_column, first, last, prices, skus, rows.count, skipped)
 
 
 def iter_reasons(prices: BillingPrices | None) -> Iterator[tuple[str, int]]:

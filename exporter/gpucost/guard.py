@@ -236,9 +236,10 @@ def yaml_message(exc: BaseException, filename: str) -> str:
     """`file:line: problem` for an error raised while loading YAML; line 0 when unknown."""
     if isinstance(exc, RecursionError):
         return f"{filename}: nested too deeply to read"
-    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
-        return (f"{filename}: invalid YAML: character {brief(chr(exc.character)) if isinstance(exc.character, int) else ''}"
-                f" at offset {exc.position}: {exc.reason}")
+    if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, or bad UTF-8
+        char = exc.character
+        shown = brief(chr(char)) if isinstance(char, int) and 0 <= char < 0x110000 else brief(char)
+        return f"{filename}: invalid YAML: character {shown} at offset {exc.position}: {exc.reason}"
     mark = getattr(exc, "problem_mark", None)
     line = mark.line + 1 if mark is not None else 0
     problem = getattr(exc, "problem", None) or str(exc)
