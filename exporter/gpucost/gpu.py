@@ -47,13 +47,23 @@ SHARING_VALUES = ("none", "time-slicing", "mps", "mig", "partitioned", "hami", "
 
 def is_gpu_resource(name: str) -> bool:
     """Whether a resource name stands for (a share of) a GPU."""
-    return (
-        name in WHOLE_DEVICE_RESOURCES
-        or name == NVIDIA_SHARED
-        or name == AWS_VGPU
-        or name.startswith("nvidia.com/mig-")
-        or _AMD_PARTITION.fullmatch(name) is not None
-    )
+    known = _gpu_names.get(name)
+    if known is None:
+        if len(_gpu_names) >= _GPU_NAMES_KEPT:  # bounded: names come from arbitrary objects
+            _gpu_names.clear()
+        known = _gpu_names[name] = (
+            name in WHOLE_DEVICE_RESOURCES
+            or name == NVIDIA_SHARED
+            or name == AWS_VGPU
+            or name.startswith("nvidia.com/mig-")
+            or _AMD_PARTITION.fullmatch(name) is not None
+        )
+    return known
+
+
+#: Answers of is_gpu_resource: every node and pod of a sync asks about the same few names.
+_gpu_names: dict[str, bool] = {}
+_GPU_NAMES_KEPT = 4096
 
 
 def compute_slices(model: str) -> int:

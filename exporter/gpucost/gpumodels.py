@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,12 @@ for _m in MODELS:
 _BY_NAME = {m.name: m for m in MODELS}
 
 
+#: Names looked up are remembered: every node and DRA device of a sync asks about the same few
+#: (bounded, since names come from arbitrary objects).
+_REMEMBERED = 4096
+
+
+@lru_cache(maxsize=_REMEMBERED)
 def lookup(name: str) -> GpuModel | None:
     """The model a product name stands for, by any alias; None when no table knows it."""
     key = normalize(name)
@@ -163,6 +170,7 @@ def lookup(name: str) -> GpuModel | None:
     return _CORE.get(core) if core not in _AMBIGUOUS else None
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def canonical(name: str) -> str:
     """The canonical model name for `name`; unknown names come back without GFD's -SHARED and
     -MIG-<profile> suffixes."""
@@ -173,6 +181,7 @@ def canonical(name: str) -> str:
     return name.strip()[: m.start()] if m else name.strip()
 
 
+@lru_cache(maxsize=_REMEMBERED)
 def price_key(name: str) -> str:
     """The key a model's price is stored under: the normalised canonical name."""
     return normalize(canonical(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 
 from . import catalog
 from .allocators import NodeAllocators, hami_devices
@@ -12,6 +13,7 @@ from .gpu import CatalogGpus, DeviceInventory, NodeGpus, is_gpu_resource, node_g
 from .gpumodels import lookup
 from .guard import brief
 from .objects import Node
+from .platforms import gpu_label_items
 from .pricing import NodeFacts, PricingConfig, resolve_node_price
 from .quantity import QuantityError, milli_value, parse_quantity, value
 from .records import NodeEntry
@@ -44,6 +46,40 @@ def _amounts(field: str, raw: Mapping[str, object] | None) -> dict[str, int]:
     return out
 
 
+class GpuInventories:
+    """Node GPU inventories (`node_gpus`) by the inputs that decide them: the labels the platform
+    readers read, the GPU capacity, NVML's answer, the catalog's, HAMi's and DRA's inventory,
+    and the pricing file's gpu_weights. A cluster's nodes come in a few shapes, so 5,000 nodes
+    cost one inventory per shape (and a ResourceSlice that re-describes its node, one lookup).
+    New gpu_weights (a pricing reload) start afresh."""
+
+    #: Shapes kept; past this (hostile or very mixed clusters) the cache starts over.
+    KEPT = 4096
+
+    def __init__(self) -> None:
+        self._overrides: Mapping[str, Fraction] | None = None
+        self._by_inputs: dict[tuple[object, ...], NodeGpus] = {}
+
+    def node_gpus(
+        self, labels: Mapping[str, str], capacity: Mapping[str, int], overrides: Mapping[str, Fraction],
+        nvml_count: int, nvml_model: str, catalog: CatalogGpus | None, hami: DeviceInventory | None,
+        dra: DeviceInventory | None,
+    ) -> NodeGpus:
+        """`gpu.node_gpus` of these inputs, computed once per distinct inputs."""
+        if overrides is not self._overrides:
+            self._overrides, self._by_inputs = overrides, {}
+        key = (gpu_label_items(labels), tuple(sorted(capacity.items())), nvml_count, nvml_model, catalog, hami, dra)
+        gpus = self._by_inputs.get(key)
+        if gpus is None:
+            if len(self._by_inputs) >= self.KEPT:
+                self._by_inputs.clear()
+            gpus = self._by_inputs[key] = node_gpus(
+                labels, capacity, overrides=overrides, nvml_count=nvml_count, nvml_model=nvml_model,
+                catalog=catalog, hami=hami, dra=dra,
+            )
+        return gpus
+
+
 def capacity_type(labels: Mapping[str, str]) -> str:
     """spot | on-demand | reserved from the provisioner's or provider's labels; "" if unknown."""
     v = labels.get("karpenter.sh/capacity-type")
@@ -70,6 +106,7 @@ def describe_node(
     nvml: NvmlInventory | None = None,
     dra: DeviceInventory | None = None,
     previous: NodeEntry | None = None,
+    inventories: GpuInventories | None = None,
 ) -> NodeEntry:
     """Price a node. Raises QuantityError for a malformed or negative capacity or allocatable
     (InvalidNode for the negative ones and a node without a name)."""
@@ -90,16 +127,17 @@ def describe_node(
     if hami:
         first = next(iter(hami.values()))
         hami_inventory = DeviceInventory(count=len(hami), model=first.type, vendor="nvidia", split=first.split)
-    gpus = node_gpus(
-        labels,
-        {k: value(v) for k, v in capacity.items() if is_gpu_resource(k)},
-        overrides=pricing.gpu_weights,
-        nvml_count=nvml_count,
-        nvml_model=nvml_model,
-        catalog=CatalogGpus(*hardware) if hardware else None,
-        hami=hami_inventory,
-        dra=dra,
-    )
+    gpu_capacity = {k: value(v) for k, v in capacity.items() if is_gpu_resource(k)}
+    catalog_gpus = CatalogGpus(*hardware) if hardware else None
+    if inventories is not None:
+        gpus = inventories.node_gpus(
+            labels, gpu_capacity, pricing.gpu_weights, nvml_count, nvml_model, catalog_gpus, hami_inventory, dra,
+        )
+    else:
+        gpus = node_gpus(
+            labels, gpu_capacity, overrides=pricing.gpu_weights, nvml_count=nvml_count, nvml_model=nvml_model,
+            catalog=catalog_gpus, hami=hami_inventory, dra=dra,
+        )
     if gpus.sharing in ("inferred", "unknown") and (previous is None or previous.gpus.sharing != gpus.sharing):
         _log_sharing(name, gpus, capacity)
     facts = NodeFacts(
@@ -114,25 +152,25 @@ def describe_node(
         capacity_type=capacity_type(labels),
         provider_id=node.spec.provider_id,
     )
-    entry = NodeEntry()
-    entry.obj = node
-    entry.name = name
-    entry.labels = labels
-    entry.facts = facts
-    entry.gpus = gpus
-    entry.gpu_resources = tuple(sorted(k for k, v in capacity.items() if is_gpu_resource(k) and value(v) > 0))
-    entry.price = resolve_node_price(pricing, facts)
-    entry.alloc_cpu_m = milli_value(allocatable.get("cpu", 0))
-    entry.alloc_memory_b = value(allocatable.get("memory", 0))
-    entry.instance_type = instance_type
-    entry.region = facts.region
-    entry.zone = first_label(labels, _ZONE_LABELS)
-    entry.capacity_type = facts.capacity_type
-    entry.dra_gpus = dra.count if dra is not None else 0
-    entry.allocators = NodeAllocators(hami=hami, gpu_memory_mib=_gpu_memory_mib(labels, gpus))
-    entry.rates = previous.rates if previous is not None else None
-    entry.rendered = False
-    return entry
+    return NodeEntry(
+        obj=node,
+        name=name,
+        labels=labels,
+        facts=facts,
+        gpus=gpus,
+        gpu_resources=tuple(sorted(k for k, v in gpu_capacity.items() if v > 0)),
+        price=resolve_node_price(pricing, facts),
+        alloc_cpu_m=milli_value(allocatable.get("cpu", 0)),
+        alloc_memory_b=value(allocatable.get("memory", 0)),
+        instance_type=instance_type,
+        region=facts.region,
+        zone=first_label(labels, _ZONE_LABELS),
+        capacity_type=facts.capacity_type,
+        allocators=NodeAllocators(hami=hami, gpu_memory_mib=_gpu_memory_mib(labels, gpus)),
+        dra_gpus=dra.count if dra is not None else 0,
+        rates=previous.rates if previous is not None else None,
+        rendered=False,
+    )
 
 
 def _gpu_memory_mib(labels: Mapping[str, str], gpus: NodeGpus) -> int:

@@ -28,6 +28,23 @@ _INTEL_DEVICE_ID = re.compile(r"gpu\.intel\.com/device-id\.\d{4}-([0-9a-f]{4})\.
 _GKE_SHARING = {"time-sharing": "time-slicing", "mps": "mps"}
 _GFD_SHARING = {"time-slicing": "time-slicing", "mps": "mps"}
 
+#: Every label the readers below look up by name...
+GPU_LABEL_KEYS = frozenset({
+    "nvidia.com/gpu.product", "nvidia.com/mig.strategy", "nvidia.com/gpu.count", "nvidia.com/gpu.replicas",
+    "nvidia.com/gpu.sharing-strategy",
+    "cloud.google.com/gke-accelerator", "cloud.google.com/gke-accelerator-count",
+    "cloud.google.com/gke-gpu-sharing-strategy", "cloud.google.com/gke-max-shared-clients-per-gpu",
+    "cloud.google.com/gke-gpu-partition-size",
+    *(prefix + suffix for prefix in ("karpenter.k8s.aws/", "eks.amazonaws.com/")
+      for suffix in ("instance-gpu-count", "instance-gpu-name", "instance-gpu-memory", "instance-gpu-manufacturer")),
+    "amd.com/gpu.product-name", "beta.amd.com/gpu.product-name", "amd.com/gpu.family", "beta.amd.com/gpu.family",
+    "amd.com/gpu.count", "amd.com/compute-memory-partition",
+    "gpu.intel.com/product", "gpu.intel.com/device.count",
+    "kubernetes.azure.com/accelerator",
+})
+#: ...and the prefixes under which any label counts (AMD's and Intel's readers scan for them).
+GPU_LABEL_PREFIXES = ("amd.com/gpu", "beta.amd.com/gpu", "gpu.intel.com/")
+
 
 @dataclass(frozen=True)
 class GpuLabels:
@@ -61,6 +78,14 @@ def _first(labels: Mapping[str, str], *keys: str) -> tuple[str, str]:
         if value:
             return key, value
     return "", ""
+
+
+def gpu_label_items(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The labels `read_gpu_labels` reads, sorted: nodes with the same items read the same.
+    (Labels no reader reads, such as a hostname or GFD's timestamp, are left out.)"""
+    return tuple(sorted(
+        item for item in labels.items() if item[0] in GPU_LABEL_KEYS or item[0].startswith(GPU_LABEL_PREFIXES)
+    ))
 
 
 def read_gpu_labels(labels: Mapping[str, str]) -> GpuLabels:

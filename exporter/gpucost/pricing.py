@@ -251,7 +251,36 @@ def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
 
 
 def _list_price(config: PricingConfig, node: NodeFacts, model_price: float, defaulted: bool) -> NodePrice:
-    """The price from the file's instance types, the catalog, or the default unit prices."""
+    """The price from the file's instance types, the catalog, or the default unit prices.
+    Nodes of one shape get one answer: it is worked out once per configuration and shape."""
+    key = (node.instance_type, node.region, node.capacity_type, node.gpu_model, node.gpus, node.cpu_cores,
+           node.memory_gib, model_price, defaulted)
+    memo = _list_prices
+    if memo.config is not config:
+        memo.config, memo.by_shape = config, {}
+    price = memo.by_shape.get(key)
+    if price is None:
+        if len(memo.by_shape) >= _ListPrices.KEPT:
+            memo.by_shape.clear()
+        price = memo.by_shape[key] = _work_out_list_price(config, node, model_price, defaulted)
+    return price
+
+
+class _ListPrices:
+    """The configuration the remembered list prices belong to, and those prices by node shape
+    (the facts `_work_out_list_price` reads). A new configuration (a reload) starts afresh."""
+
+    KEPT = 4096  # shapes; past this (hostile or very mixed clusters) the memo starts over
+
+    def __init__(self) -> None:
+        self.config: PricingConfig | None = None
+        self.by_shape: dict[tuple[object, ...], NodePrice] = {}
+
+
+_list_prices = _ListPrices()
+
+
+def _work_out_list_price(config: PricingConfig, node: NodeFacts, model_price: float, defaulted: bool) -> NodePrice:
     hourly, source, hit = (
         config.instance_price(node.instance_type, node.region, node.capacity_type, node.gpu_model, int(node.gpus))
         if node.instance_type else (None, "default", None)

@@ -20,21 +20,28 @@ _NO_SHARES: dict[str, Fraction] = {}
 GroupKey = tuple[str, str, str, str, tuple[str, ...]]
 
 
-class PodGroup:
+class PodGroup(msgspec.Struct, gc=False):
     """The pods of one controller in one namespace with the same dimension labels of their own:
     their series differ only in the pod and node labels. One record per ReplicaSet or Job (not
     per pod) holds the owner and dimensions, so they are stored, resolved through the owner
-    chain and rendered once per group rather than once per pod."""
+    chain and rendered once per group rather than once per pod. Made by `group_of`. Not
+    tracked by the cyclic garbage collector (it holds no cycles), like PodEntry."""
 
-    __slots__ = ("dims", "key", "namespace", "owner_kind", "owner_name", "owner_uid", "pods", "text")
+    key: GroupKey
+    namespace: str
+    owner_uid: str
+    owner_kind: str
+    owner_name: str
+    dims: tuple[str, ...]
+    pods: dict[str, None] = {}  # keys of its pods, an insertion-ordered set (one dict per group)
+    #: The labels after `node`, rendered and escaped: `,owner_kind="…",owner_name="…",team="…"`;
+    #: None when the owner chain or the namespace's labels changed since (see Workloads).
+    text: str | None = None
 
-    def __init__(self, key: GroupKey) -> None:
-        self.key = key
-        self.namespace, self.owner_uid, self.owner_kind, self.owner_name, self.dims = key
-        self.pods: dict[str, None] = {}  # keys of its pods, an insertion-ordered set
-        #: The labels after `node`, rendered and escaped: `,owner_kind="…",owner_name="…",team="…"`;
-        #: None when the owner chain or the namespace's labels changed since (see Workloads).
-        self.text: str | None = None
+
+def group_of(key: GroupKey) -> PodGroup:
+    """A new, empty group for these labels."""
+    return PodGroup(key, *key)
 
 
 class PodEntry(msgspec.Struct, gc=False):
@@ -69,28 +76,10 @@ class PodEntry(msgspec.Struct, gc=False):
         return self.key[len(self.group.namespace) + 1:]
 
 
-class NodeEntry:
-    """A node, priced. `rates` are the hourly cost per reserved millicore, byte and GPU."""
+class NodeEntry(msgspec.Struct, gc=False):
+    """A node, priced. `rates` are the hourly cost per reserved millicore, byte and GPU. Not
+    tracked by the cyclic garbage collector (it holds no cycles)."""
 
-    __slots__ = (
-        "alloc_cpu_m",
-        "alloc_memory_b",
-        "allocators",
-        "capacity_type",
-        "dra_gpus",
-        "facts",
-        "gpu_resources",
-        "gpus",
-        "instance_type",
-        "labels",
-        "name",
-        "obj",
-        "price",
-        "rates",
-        "region",
-        "rendered",
-        "zone",
-    )
     obj: object  # the Node as last seen, to re-derive inventory and price when a source changes
     name: str
     labels: dict[str, str]
@@ -100,25 +89,26 @@ class NodeEntry:
     price: NodePrice
     alloc_cpu_m: int
     alloc_memory_b: int
-    rates: Rates | None
-    rendered: bool  # all its families rendered since this version of the node arrived
     instance_type: str
     region: str
     zone: str
     capacity_type: str
     allocators: NodeAllocators  # HAMi devices, GPU memory for KAI memory requests
     dra_gpus: int  # physical GPUs the node publishes in DRA ResourceSlices
+    rates: Rates | None = None
+    rendered: bool = False  # all its families rendered since this version of the node arrived
 
 
-class Reserved:
-    """Running sums of the reservations of counted pods bound to one node."""
+_NO_EQUIVALENTS = Fraction(0)
 
-    __slots__ = ("allocated", "cpu_m", "gpu_shares", "gpu_units", "memory_b", "pods")
 
-    def __init__(self) -> None:
-        self.cpu_m = 0
-        self.memory_b = 0
-        self.gpu_units: dict[str, int] = {}
-        self.gpu_shares = Fraction(0)  # physical-GPU equivalents reserved other than by units
-        self.pods: dict[str, None] = {}  # an insertion-ordered set: stable output order
-        self.allocated: dict[str, None] = {}  # pods with allocator sources, re-resolved when the node changes
+class Reserved(msgspec.Struct, gc=False):
+    """Running sums of the reservations of counted pods bound to one node. Not tracked by the
+    cyclic garbage collector (it holds no cycles)."""
+
+    cpu_m: int = 0
+    memory_b: int = 0
+    gpu_units: dict[str, int] = {}  # a dict of its own per node (Struct defaults are copied)
+    gpu_shares: Fraction = _NO_EQUIVALENTS  # physical-GPU equivalents reserved other than by units
+    pods: dict[str, None] = {}  # an insertion-ordered set: stable output order
+    allocated: dict[str, None] = {}  # pods with allocator sources, re-resolved when the node changes

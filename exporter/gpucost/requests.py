@@ -317,6 +317,11 @@ def _simple_requests(pod: Pod) -> Amounts | None:
     return total
 
 
+#: The one-pass path by itself, for the engine's hot loop: what `pod_requests(pod)` returns
+#: when the pod has no pod-level resources or overhead, or None when it must decide.
+simple_requests = _simple_requests
+
+
 def pod_requests(
     pod: Pod,
     *,

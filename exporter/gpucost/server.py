@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gzip
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from prometheus_client.exposition import generate_latest
 
 from . import __version__
 from .basicauth import Verdict
-from .exposition import CONTENT_TYPE, GZIP_LEVEL, SMALL_FAMILY_BYTES, MetricFamily
+from .exposition import CONTENT_TYPE, SMALL_FAMILY_BYTES, MetricFamily, gzip_member
 from .logs import rfc3339
 from .state import CostState
 from .webconfig import WebGuard
@@ -60,7 +59,7 @@ class Exporter:
 
     Concurrent scrapes (an HA Prometheus pair, a person with curl) that arrive while a render
     of the same encoding is under way wait for it and share its bytes. Compression of the
-    blocks that changed runs in a worker thread (zlib releases the GIL), so watch events keep
+    blocks that changed runs in worker threads (ISA-L and zlib release the GIL), so watch events keep
     being applied during a scrape.
     """
 
@@ -121,7 +120,7 @@ class Exporter:
             for block, version, text in family.stale_blocks()
         ]
         if jobs:
-            # zlib releases the GIL: spread the blocks over the cores.
+            # deflate releases the GIL: spread the blocks over the cores.
             texts = [text for *_, text in jobs]
             step = -(-len(texts) // _COMPRESS_THREADS)
             chunks = await asyncio.gather(*(
@@ -136,8 +135,8 @@ class Exporter:
             if family.size() >= SMALL_FAMILY_BYTES:
                 parts.extend(family.gzip_members())
             elif family.size():
-                parts.append(gzip.compress(family.text(), GZIP_LEVEL))
-        parts.append(gzip.compress(self.state.tail(self._extra(), started) + self._runtime(), GZIP_LEVEL))
+                parts.append(gzip_member(family.text()))
+        parts.append(gzip_member(self.state.tail(self._extra(), started) + self._runtime()))
         return b"".join(parts)
 
     async def metrics(self, request: web.Request) -> web.StreamResponse:
@@ -213,7 +212,7 @@ async def _verdict(guard: WebGuard, request: web.Request) -> Verdict:
 
 
 def _compress_all(texts: list[bytes]) -> list[bytes]:
-    return [gzip.compress(text, GZIP_LEVEL) for text in texts]
+    return [gzip_member(text) for text in texts]
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:

@@ -20,17 +20,18 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from itertools import islice
+from itertools import chain, islice
 from typing import Union
+from zlib import crc32
 
 from .allocators import (
     NVIDIA_GPU,
     read_pod_sources,
 )
 from .costs import RESOURCES, NodeCost, PodCost, node_cost, node_rates, pod_cost
-from .exposition import BlockedFamily, MetricFamily, block_of, render_family
+from .exposition import BLOCKS, BlockedFamily, MetricFamily, render_family
 from .gpu import is_gpu_resource
-from .nodeinfo import InvalidNode, NvmlInventory, capacity_type, describe_node
+from .nodeinfo import GpuInventories, InvalidNode, NvmlInventory, capacity_type, describe_node
 from .objects import (
     Controller,
     Namespace,
@@ -45,7 +46,7 @@ from .pricing import PricingConfig
 from .quantity import QuantityError, value
 from .records import NodeEntry, PodEntry, Reserved
 from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
-from .requests import RequestError, pod_requests
+from .requests import RequestError, pod_requests, simple_requests
 from .shares import SharedGpus, may_use_allocators
 from .workloads import Workloads
 
@@ -65,15 +66,6 @@ _NO_SHARES: dict[str, Fraction] = {}
 def pod_key(namespace: str, name: str) -> str:
     """A pod's key in the state (and in `pod_cost`): `namespace/name`."""
     return f"{namespace}/{name}"
-
-_gpu_names: dict[str, bool] = {}
-
-
-def _is_gpu(name: str) -> bool:
-    known = _gpu_names.get(name)
-    if known is None:
-        known = _gpu_names[name] = is_gpu_resource(name)
-    return known
 
 
 @dataclass(frozen=True)
@@ -101,14 +93,26 @@ class Relist:
                 seen(upsert(pod))
 
             self.add = add_pod  # type: ignore[method-assign,assignment]
+        elif kind in _CONTROLLER_KINDS:  # tens of thousands of ReplicaSets: the key once, no dispatch
+            key_of, upsert_controller, seen = state._key, state._workloads.upsert_controller, self._seen.add
+
+            def add_controller(obj: Controller) -> None:
+                key = key_of(kind, obj.metadata)
+                seen(key)
+                relabelled = upsert_controller(kind, key, obj.metadata)
+                if relabelled:
+                    state._dirty_pods |= relabelled
+
+            self.add = add_controller  # type: ignore[method-assign,assignment]
 
     def add(self, obj: Sink) -> None:
         self._seen.add(self._state._key(self._kind, obj.metadata))
         self._state.upsert(self._kind, obj)
 
     def finish(self) -> None:
-        state = self._state
-        for key in state._keys_of(self._kind) - self._seen:
+        state, seen = self._state, self._seen
+        # one pass over the kind's keys, no copy of them (150,000 after a pod list)
+        for key in [key for key in state._keys_of(self._kind) if key not in seen]:
             state._delete_key(self._kind, key)
 
 
@@ -127,6 +131,7 @@ class CostState:
         self.shard = shard
         self._clock = clock
         self._nvml = nvml_inventory
+        self._inventories = GpuInventories()  # node GPU inventories by shape
         self._workloads = Workloads(pricing.labels)
         self._render = Renderer(pricing, self._workloads)
         self._shares = SharedGpus()  # DRA index, claim users, KAI groups, stale pods
@@ -201,10 +206,11 @@ class CostState:
             return pod_key(meta.namespace or "default", meta.name)
         return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
 
-    def _keys_of(self, kind: str) -> set[str]:
+    def _keys_of(self, kind: str) -> Iterable[str]:
+        """The keys of one kind in the state, skipped objects included (read before changing)."""
         skipped = {k for k, (kd, _) in self._skipped.items() if kd == kind}
         if kind == "Pod":
-            return set(self._pods) | skipped
+            return chain(self._pods, skipped) if skipped else self._pods.keys()
         if kind == "Node":
             return set(self._nodes) | skipped
         if kind == "Namespace":
@@ -250,7 +256,10 @@ class CostState:
             self.skip("Pod", key, "invalid_value", f"a Pod in namespace {namespace!r} on node {node!r} has no metadata.name")
             return key
         try:
-            amounts = pod_requests(pod)
+            spec = pod.spec  # pod_requests' one-pass path, asked directly (one call less a pod)
+            amounts = simple_requests(pod) if spec.resources is None and not spec.overhead else None
+            if amounts is None:
+                amounts = pod_requests(pod)
         except RequestError as exc:
             self._remove_pod(key)
             self.skip("Pod", key, "invalid_quantity", f"{object_name('Pod', meta)}: {exc}")
@@ -275,7 +284,7 @@ class CostState:
         memory_b = -(-amounts["memory"] // 1_000_000_000) if "memory" in amounts else 0
         if len(amounts) > ("cpu" in amounts) + ("memory" in amounts):  # anything else may be a GPU
             gpu_units = {
-                name: value(amount) for name, amount in amounts.items() if amount > 0 and _is_gpu(name)
+                name: value(amount) for name, amount in amounts.items() if amount > 0 and is_gpu_resource(name)
             } or _NO_GPUS
         else:
             gpu_units = _NO_GPUS
@@ -296,18 +305,35 @@ class CostState:
                 self._shares.unlink(entry)
             self._workloads.leave(key, entry.group)
             entry.group = self._workloads.join(key, group_key)
-        else:
-            entry = self._pods[key] = PodEntry(key, block_of(key), self._workloads.join(key, group_key))
-        # One shared string per node, not one per pod: a dict of the nodes' names is smaller
-        # (faster to search) than the interpreter's table of every interned string.
-        entry.node = self._node_names.setdefault(node, node)
-        entry.cpu_m = cpu_m
-        entry.memory_b = memory_b
-        entry.gpu_units = gpu_units
-        entry.gpu_sources = sources
+            # One shared string per node, not one per pod: a dict of the nodes' names is
+            # smaller (faster to search) than the interpreter's table of interned strings.
+            entry.node = self._node_names.setdefault(node, node)
+            entry.cpu_m = cpu_m
+            entry.memory_b = memory_b
+            entry.gpu_units = gpu_units
+            entry.gpu_sources = sources
+        else:  # every pod of a cold sync: one constructor call, block_of(key) inline, and
+            # every field given (a Struct copies its empty-dict defaults: two dicts per pod that
+            # _reserve would replace at once)
+            entry = self._pods[key] = PodEntry(
+                key, crc32(key.encode()) % BLOCKS, self._workloads.join(key, group_key),
+                self._node_names.setdefault(node, node), cpu_m, memory_b, gpu_units, sources, gpu_units, _NO_SHARES,
+            )
         if sources:
             self._shares.link(entry, uid)
-        self._reserve(entry)
+        if sources or gpu_units:
+            self._reserve(entry)
+        else:  # _reserve, inline for the pod without GPUs (most of a sync)
+            name = entry.node
+            r = self._reserved.get(name)
+            if r is None:
+                r = self._reserved[name] = Reserved()
+            entry.held_units = gpu_units
+            entry.gpu_shares = _NO_SHARES
+            r.cpu_m += cpu_m
+            r.memory_b += memory_b
+            r.pods[key] = None
+            self._dirty_nodes[name] = None
         self._dirty_pods[key] = None
         return key
 
@@ -402,6 +428,7 @@ class CostState:
         try:
             entry = describe_node(
                 node, self.pricing, nvml=self._nvml, dra=self._shares.dra.node_inventory(name), previous=old,
+                inventories=self._inventories,
             )
         except QuantityError as exc:
             if self._nodes.pop(name, None) is not None:
@@ -411,7 +438,9 @@ class CostState:
             return
         self._skipped.pop(name, None)
         self._nodes[name] = entry
-        r = self._reserved.setdefault(name, Reserved())
+        r = self._reserved.get(name)
+        if r is None:
+            r = self._reserved[name] = Reserved()
         self._dirty_nodes[name] = None
         if r.allocated or (entry.allocators.hami and r.pods):
             # Shares depend on the node (HAMi devices, GPU memory, unit weights): resolve again.
@@ -449,16 +478,7 @@ class CostState:
             keys = list(islice(dirty_pods, budget))
             for key in keys:
                 del dirty_pods[key]
-        pods, nodes, render_pod = self._pods, self._nodes, self._render.render_pod
-        owns = self.shard.owns if self.shard.total > 1 else None
-        for key in keys:  # every pod after a sync passes here: locals, no call but the render
-            entry = pods.get(key)
-            if entry is not None:
-                node = nodes.get(entry.node)
-                if node is not None and node.rates is not None and (owns is None or owns(key)):
-                    render_pod(entry, node.rates)
-                    continue
-            self._render.drop_pod(key, entry.block if entry is not None else block_of(key))
+        self._render.render_pods(keys, self._pods, self._nodes, self.shard.owns if self.shard.total > 1 else None)
         if self._dirty_pods:
             return False
         if worked:
@@ -483,7 +503,10 @@ class CostState:
             entry.price, entry.gpus, entry.alloc_cpu_m, entry.alloc_memory_b, r.cpu_m, r.memory_b,
             r.gpu_units, r.gpu_shares,
         )
-        if rates != entry.rates:
+        old = entry.rates
+        # Rates compare their GPUs without the per-node weights (NodeGpus.inferred and
+        # .overrides): a reload that only changes gpu_weights must re-cost the pods too.
+        if rates != old or rates.gpus.overrides != old.gpus.overrides or rates.gpus.inferred != old.gpus.inferred:
             entry.rates = rates
             dirty_pods |= r.pods
         cost = self.node_cost(name)

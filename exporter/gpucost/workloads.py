@@ -8,11 +8,13 @@ touches."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+
+import msgspec
 
 from .exposition import escape_label_value
 from .objects import ObjectMeta
-from .records import GroupKey, PodGroup
+from .records import GroupKey, PodGroup, group_of
 
 Pods = dict[str, None]  # an insertion-ordered set of pod keys
 
@@ -32,11 +34,14 @@ def controller_ref(meta: ObjectMeta) -> tuple[str, str, str] | None:
     return None
 
 
-class _Controller:
-    __slots__ = ("kind", "name", "owner")
+class _Controller(msgspec.Struct, gc=False):
+    """A ReplicaSet or Job as the owner chain needs it. Not tracked by the cyclic garbage
+    collector: at 150,000 pods there are tens of thousands, and every full collection during
+    a sync would walk them all."""
 
-    def __init__(self, kind: str, name: str, owner: tuple[str, str, str] | None) -> None:
-        self.kind, self.name, self.owner = kind, name, owner
+    kind: str
+    name: str
+    owner: tuple[str, str, str] | None
 
 
 class Workloads:
@@ -45,12 +50,10 @@ class Workloads:
     def __init__(self, dims: Mapping[str, tuple[str, ...]]) -> None:
         self.dims = tuple(dims.items())
         self.dim_keys = frozenset(k for _, keys in self.dims for k in keys)
-        self.no_dims = ("",) * len(self.dims)
         self.dim_names = tuple(label for label, _ in self.dims)
-        # the common case, one Kubernetes key per dimension, takes a faster path
-        self.first_keys = (
-            tuple(keys[0] for _, keys in self.dims) if all(len(k) == 1 for _, k in self.dims) else None
-        )
+        #: Dimension values found on a pod's own labels ("" = ask the namespace), by a reader
+        #: made for these dimensions: every pod of a sync is read.
+        self.pod_dims: Callable[[Mapping[str, str] | None], tuple[str, ...]] = _dims_reader(self.dims)
         self.controllers: dict[str, _Controller] = {}
         self.ns_labels: dict[str, dict[str, str]] = {}
         self._groups: dict[GroupKey, PodGroup] = {}
@@ -59,19 +62,11 @@ class Workloads:
 
     # --- pods --------------------------------------------------------------------------------
 
-    def pod_dims(self, labels: Mapping[str, str] | None) -> tuple[str, ...]:
-        """Dimension values found on the pod itself ("" = ask the namespace)."""
-        if not labels:
-            return self.no_dims
-        if self.first_keys is not None:
-            return tuple(map(labels.get, self.first_keys, self.no_dims))  # labels.get(key, "")
-        return tuple([first_label(labels, keys) for _, keys in self.dims])
-
     def join(self, key: str, group_key: GroupKey) -> PodGroup:
         """Add a pod to the group of these labels (made on the group's first pod)."""
         group = self._groups.get(group_key)
         if group is None:
-            group = self._groups[group_key] = PodGroup(group_key)
+            group = self._groups[group_key] = group_of(group_key)
             self._groups_by_ns.setdefault(group.namespace, {})[group_key] = group
             if group.owner_uid:
                 self._groups_by_owner.setdefault(group.owner_uid, {})[group_key] = group
@@ -150,6 +145,32 @@ class Workloads:
                 )
             )
         return text
+
+
+def _dims_reader(dims: tuple[tuple[str, tuple[str, ...]], ...]) -> Callable[[Mapping[str, str] | None], tuple[str, ...]]:
+    """A function from a pod's labels to its dimension values. The common configurations (up to
+    three dimensions, one Kubernetes key each) get a reader without a loop: a quarter of the
+    time of the general one, per pod."""
+    none = ("",) * len(dims)
+    keys = tuple(k[0] for _, k in dims)
+    if all(len(k) == 1 for _, k in dims) and len(keys) <= 3:
+        if not keys:
+            return lambda labels: none
+        if len(keys) == 1:
+            (a,) = keys
+            return lambda labels: (labels.get(a, ""),) if labels else none
+        if len(keys) == 2:
+            a, b = keys
+            return lambda labels: (labels.get(a, ""), labels.get(b, "")) if labels else none
+        a, b, c = keys
+        return lambda labels: (labels.get(a, ""), labels.get(b, ""), labels.get(c, "")) if labels else none
+
+    def read(labels: Mapping[str, str] | None) -> tuple[str, ...]:
+        if not labels:
+            return none
+        return tuple([first_label(labels, keys) for _, keys in dims])
+
+    return read
 
 
 def _relabel(groups: Mapping[GroupKey, PodGroup] | None) -> Pods:
