@@ -19,7 +19,7 @@ import csv
 import gzip
 import io
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 
 from . import gpumodels
@@ -58,9 +58,10 @@ class CatalogPrice:
 class Catalog:
     rows: tuple[CatalogRow, ...]
 
-    @property
+    @cached_property
     def date(self) -> str:
-        """The newest row's date: the catalog is no fresher than this."""
+        """The newest row's date: the catalog is no fresher than this (read on every scrape,
+        so worked out once)."""
         return max((r.date for r in self.rows), default="")
 
     def lookup(self, instance_type: str, region: str = "", capacity_type: str = "",
