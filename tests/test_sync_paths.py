@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import pytest
 import yaml
+from test_requests import pod_from_vector
 
 from gpucost.objects import Pod
 from gpucost.quantity import milli_value, value
@@ -39,45 +40,6 @@ GENERAL = (
     "resize-3way-max", "sidecar-resized-infeasible", "sidecar-resized-no-condition", "max-of-sums-1.37",
 )
 
-
-def _container(c: dict[str, Any]) -> dict[str, Any]:
-    c = dict(c)
-    out: dict[str, Any] = {"name": c.pop("name", "c")}
-    if c.pop("restart", None) == "Always":
-        out["restartPolicy"] = "Always"
-    limits = c.pop("limits", None)
-    out["resources"] = {"requests": dict(c)}
-    if limits:
-        out["resources"]["limits"] = limits
-    return out
-
-
-def _statuses(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for s in entries:
-        st: dict[str, Any] = {"name": s["name"]}
-        if "allocated" in s:
-            st["allocatedResources"] = s["allocated"]
-        if "resources_requests" in s:
-            st["resources"] = {"requests": s["resources_requests"]}
-        out.append(st)
-    return out
-
-
-def vector_pod(v: dict[str, Any]) -> Pod:
-    spec: dict[str, Any] = {"containers": [_container(c) for c in v.get("containers", [])]}
-    if "init" in v:
-        spec["initContainers"] = [_container(c) for c in v["init"]]
-    status: dict[str, Any] = {}
-    if "conditions" in v:
-        status["conditions"] = v["conditions"]
-    if "status" in v:
-        status["containerStatuses"] = _statuses(v["status"])
-    if "initStatus" in v:
-        status["initContainerStatuses"] = _statuses(v["initStatus"])
-    return msgspec.convert({"spec": spec, "status": status}, Pod)
-
-
 def units(amounts: dict[str, int] | None) -> dict[str, int] | None:
     if amounts is None:
         return None
@@ -89,14 +51,14 @@ def units(amounts: dict[str, int] | None) -> dict[str, int] | None:
 
 @pytest.mark.parametrize("vid", FAST)
 def test_one_pass_path_answers_the_vector(vid: str) -> None:
-    pod = vector_pod(VECTORS[vid])
+    pod = pod_from_vector(VECTORS[vid])
     assert units(pod_requests(pod)) == VECTORS[vid]["expect"]  # first sight: quantities parsed
     assert units(_simple_requests(pod)) == VECTORS[vid]["expect"]  # warm: the one-pass path itself
 
 
 @pytest.mark.parametrize("vid", GENERAL)
 def test_general_path_keeps_what_the_one_pass_path_cannot_decide(vid: str) -> None:
-    pod = vector_pod(VECTORS[vid])
+    pod = pod_from_vector(VECTORS[vid])
     pod_requests(pod)  # warm the parse cache: only the shape of the pod may send it on
     assert _simple_requests(pod) is None
     assert units(pod_requests(pod)) == VECTORS[vid]["expect"]
