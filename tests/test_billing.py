@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gpucost import billing_chunks
+from gpucost import billing, billing_chunks, billing_rows
 from gpucost.billing import BillingError, load_billing, resource_key
 from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
 
@@ -21,6 +21,16 @@ FOCUS = Path(__file__).parent / "fixtures" / "focus"
 
 def approx(x: object) -> object:
     return pytest.approx(x, rel=1e-9)
+
+
+@pytest.fixture(autouse=True, params=["columns", "rows"])
+def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here with pieces read column by column (numpy, where they are plain enough)
+    and with every piece read row by row: the hand-worked figures hold for both."""
+    if request.param == "rows":
+        monkeypatch.setattr(billing_rows, "columnar", lambda: None)
+        monkeypatch.setattr(billing, "columnar", lambda: None)
+    return str(request.param)
 
 
 @pytest.mark.parametrize(
@@ -288,3 +298,29 @@ def test_utf16_export_is_read_as_one_stream(tmp_path: Path) -> None:
     b = load_billing(path, "USD")
     assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
     assert (b.window_start, b.rows) == ("2026-11-04", 10)
+
+
+def test_a_resized_instance_is_what_its_latest_day_says(tmp_path: Path, piece_bytes: int) -> None:
+    # i-0aaa ran as g5.xlarge on 11-01..11-05 and as g5.2xlarge from 11-06 (stopped, resized,
+    # started: the same instance id). The window 11-04..11-10 holds both types; the latest
+    # day names g5.2xlarge, so that is the type the SKU price is kept under.
+    rows = [day_row(d).replace("BoxUsage:p5.48xlarge", "BoxUsage:g5.xlarge" if d <= 5 else "BoxUsage:g5.2xlarge")
+            for d in range(1, 11)]
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(rows))
+    b = load_billing(path, "USD")
+    assert b.resources["i-0aaa1111aaaa1111a"].instance_type == "g5.2xlarge"
+    assert b.skus == {("g5.2xlarge", "", "on-demand"): approx(7.0)}
+
+
+def test_another_currency_before_the_window_is_not_refused(tmp_path: Path, piece_bytes: int) -> None:
+    # A EUR row on 11-02 is before the window (11-04..11-10): passed over like any other row
+    # there. The same row on 11-06 refuses the export, naming its line: the 13th (the header,
+    # 10 rows, the 11-02 row).
+    eur = day_row(6).replace(",USD,", ",EUR,")
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)) + day_row(2).replace(",USD,", ",EUR,"))
+    assert load_billing(path, "USD").resources["i-0aaa1111aaaa1111a"].hourly == approx(7.0)
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)) + day_row(2).replace(",USD,", ",EUR,") + eur)
+    with pytest.raises(BillingError, match=r"bill\.csv:13: BillingCurrency: the export is billed in EUR"):
+        load_billing(path, "USD")

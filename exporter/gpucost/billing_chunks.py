@@ -16,13 +16,27 @@ import csv
 import gzip
 import io
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO
 
 from .guard import encoding_of
+
+igzip: ModuleType | None
+_ISAL_ERROR: type[BaseException]
+try:
+    from isal import igzip, igzip_lib
+    _ISAL_ERROR = igzip_lib.IsalError  # type: ignore[assignment]  # the stubs call it an instance
+except ImportError:  # pragma: no cover - python-isal is a dependency; zlib where its wheels are missing
+    igzip = None
+    _ISAL_ERROR = zlib.error
+
+#: What reading a damaged or truncated export raises, gzip'd or not.
+READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, UnicodeDecodeError, zlib.error, _ISAL_ERROR)
 
 #: Decompressed bytes per piece: a few hours of a 5,000-node hourly export, so a piece rarely
 #: straddles the window's first day, and memory stays at a few MiB.
@@ -41,8 +55,11 @@ class Unchunkable(Exception):
 
 
 def open_binary(path: Path) -> BinaryIO:
-    """The export's bytes, gunzipped when the name ends in .gz."""
+    """The export's bytes, gunzipped when the name ends in .gz: by ISA-L where python-isal is
+    installed (it decompresses a month's export in a third of zlib's time), else by zlib."""
     if path.name.lower().endswith(".gz"):
+        if igzip is not None:
+            return igzip.open(path, "rb")  # type: ignore[return-value]
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return open(path, "rb")  # noqa: SIM115
 
@@ -56,6 +73,10 @@ def pieces(stream: BinaryIO) -> Iterator[bytes]:
         raise Unchunkable
     rest = b""
     while block := stream.read(PIECE_BYTES):
+        if not block.endswith(b"\n"):
+            # The rest of the line: most pieces then end a record as read (no quotes), and are
+            # handed on without being copied again.
+            block += stream.readline(_MAX_RECORD)
         data = rest + block if rest else block
         cut = _boundary(data)
         if cut <= 0:
@@ -63,7 +84,7 @@ def pieces(stream: BinaryIO) -> Iterator[bytes]:
                 raise Unchunkable
             rest = data
             continue
-        yield data[:cut]
+        yield data[:cut]  # the same object when cut is its length
         rest = data[cut:]
     if rest:
         yield rest if rest.endswith(b"\n") else rest + b"\n"
@@ -111,7 +132,11 @@ class DaySurvey:
     """The latest `ChargePeriodStart` day (YYYY-MM-DD, its first ten characters as the loader
     keys days) among a piece's records, found by one regular expression per piece."""
 
-    def __init__(self, start_column: int) -> None:
+    def __init__(self, start_column: int, width: int = 0, columnar: ModuleType | None = None) -> None:
+        #: billing_columns, to find a piece's latest day with numpy when the piece is plain
+        #: enough for it (records of `width` fields), about four times as fast as below.
+        self._columnar = columnar
+        self._width = width
         k = self._k = start_column
         self._start = itemgetter(k)
         field = rb'(?:"[^"\n]*(?:""[^"\n]*)*"|[^,"\r\n]*)'
@@ -119,9 +144,17 @@ class DaySurvey:
         # lookahead keeps the match to that newline, so no record's start is consumed by another.
         self._quoted = re.compile(rb'\n(?=(?:%s,){%d}"?%s)' % (field, k, _DATE))
 
+    def measure(self, piece: bytes) -> tuple[int, int, str | None]:
+        """(the piece's bytes, *last_day(piece)): an entry of the loader's survey."""
+        return (len(piece), *self.last_day(piece))
+
     def last_day(self, piece: bytes) -> tuple[int, str | None]:
         """The piece's records (its newlines) and its latest start day: "" for a piece without
         records, None when some record's day cannot be vouched for (then it must be parsed)."""
+        if self._columnar is not None and (table := self._columnar.Table.of(piece, self._width)) is not None:
+            day = self._columnar.latest_day(table, self._k)
+            if day is not None:
+                return table.n, day
         lines = piece.count(b"\n")
         if b"\r" in piece and _LONE_CR.search(piece):
             return lines, None  # a lone CR ends a record too: lines would not be records

@@ -1,0 +1,427 @@
+"""Pieces of a FOCUS CSV export read column by column with numpy.
+
+A month of hourly rows for 5,000 nodes is 3.75 million rows; taking each apart in Python costs
+microseconds a row, more than a cold sync of the cluster. Here a piece (billing_chunks.pieces)
+is located once as arrays of byte offsets — where each record ends and where each of its
+separators is — and the loader reads just the columns it needs from those offsets, compares
+and converts them as arrays, and sums the window's compute rows by (resource, UTC day) with
+ufuncs. Python works once per distinct value (a resource, a day, a unit spelling), not once a row.
+
+`Table.of` takes a piece only when reading it this way gives what the csv module gives:
+every record has the header's number of fields; quotes, where there are any, open a field
+right after a separator and close it right before one (RFC 4180, `""` inside); no NUL byte;
+a carriage return outside quotes only before a newline. Anything else is None, and the caller
+parses the piece row by row as before: this module never decides what an odd row holds.
+`groups` likewise answers None for a piece with any row the loader would skip with a reason,
+refuse, or read in a way this path does not repeat (another currency, a malformed cost or
+date, a quoted date or number), so that reasons, line numbers and errors come from one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+_NL, _CR, _COMMA, _QUOTE = 10, 13, 44, 34
+_I64 = NDArray[np.int64]
+_I32 = NDArray[np.int32]
+_B = NDArray[np.bool_]
+
+
+class Table:
+    """A piece as byte offsets: record i is a[starts[i]:ends[i]] (its CR LF excluded), and its
+    field j ends at seps[i, j] (the separator after it) for j < width - 1."""
+
+    __slots__ = ("a", "ends", "n", "seps", "starts", "width")
+
+    def __init__(self, a: NDArray[np.uint8], starts: _I32, ends: _I32, seps: _I32, width: int) -> None:
+        self.a = a
+        self.starts = starts
+        self.ends = ends
+        self.seps = seps
+        self.width = width
+        self.n = len(starts)
+
+    @classmethod
+    def of(cls, piece: bytes, width: int) -> Table | None:
+        """The piece's table, or None when it is not plain enough (see the module's doc). The
+        piece ends with a newline outside quotes, as billing_chunks.pieces cuts them."""
+        if width < 2 or not piece.endswith(b"\n") or b"\0" in piece:
+            return None
+        a = np.frombuffer(piece, np.uint8)
+        crlf = b"\r" in piece
+        separator = (a == _COMMA) | (a == _NL)
+        if crlf:
+            separator |= a == _CR
+        outside = None
+        if b'"' in piece:
+            outside = _outside_quotes(a)
+            if outside is None:
+                return None
+            separator &= outside
+        # Every record is width - 1 commas and its end (a newline, or CR LF in a piece with a
+        # carriage return: the csv module ends a record at a lone CR too), in that order. So the
+        # separators in order, taken width (or width + 1) to a row, are exactly that pattern.
+        at = np.flatnonzero(separator).astype(np.int32)
+        step = width + crlf
+        if not len(at) or len(at) % step:
+            return None
+        grid = at.reshape(-1, step)
+        pattern = (_COMMA,) * (width - 1) + ((_CR, _NL) if crlf else (_NL,))
+        if not bool((a[grid] == pattern).all()):
+            return None
+        nl = grid[:, -1]
+        starts = np.empty(len(nl), np.int32)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        # A CR LF piece ends its records' last field at the CR.
+        return cls(a, starts, grid[:, width - 1], grid[:, : width - 1], width)
+
+    def bounds(self, column: int) -> tuple[_I32, _I32]:
+        """Start and end offsets of the column's field in every record."""
+        start = self.starts if column == 0 else self.seps[:, column - 1] + 1
+        end = self.ends if column == self.width - 1 else self.seps[:, column]
+        return start, end
+
+    def raw(self, column: int, limit: int | None = None) -> NDArray[np.bytes_]:
+        """The column's fields as written (quotes included), at most `limit` bytes of each, as a
+        fixed-width bytes array (numpy pads short values with NULs, which a piece never holds)."""
+        start, end = self.bounds(column)
+        length = end - start
+        shortest, width = int(length.min()), int(length.max())
+        if limit is not None:
+            width = min(width, limit)
+        if width == 0:
+            return np.zeros(self.n, "S1")
+        span = np.arange(width, dtype=np.int64)  # int64 indices: numpy converts others first
+        at = start[:, None] + span
+        if int(start[-1]) + width > len(self.a):  # only the last records can reach past the end
+            np.minimum(at, len(self.a) - 1, out=at)
+        grid = self.a[at]
+        if shortest < width:
+            grid[span >= length[:, None]] = 0
+        return grid.view(f"S{width}").ravel()
+
+    def equals(self, column: int, *values: str) -> _B:
+        """Which records' field in `column` reads as one of `values` (quoted or not): its length
+        and bytes compared in place, without gathering the fields."""
+        start, end = self.bounds(column)
+        length = end - start
+        out = np.zeros(self.n, np.bool_)
+        quoted = self.has_quote(column)
+        for v in values:
+            for b in (v.encode(), b'"' + v.encode().replace(b'"', b'""') + b'"') if quoted else (v.encode(),):
+                same = length == len(b)
+                for i, byte in enumerate(b):
+                    same &= self.a[np.minimum(start + i, len(self.a) - 1)] == byte
+                out |= same
+        return out
+
+    def has_quote(self, column: int) -> bool:
+        """Whether any field of the column starts with a quote (is written quoted)."""
+        start, end = self.bounds(column)
+        first = self.a[np.minimum(start, len(self.a) - 1)]
+        return bool(((first == _QUOTE) & (end > start)).any())
+
+
+def _outside_quotes(a: NDArray[np.uint8]) -> _B | None:
+    """Which bytes lie outside quoted fields; None unless every quote opens a field (after a
+    separator, a newline or at the start), closes one (before a separator, a CR or a newline,
+    or at the end) or is half of a `""` inside one."""
+    at = np.flatnonzero(a == _QUOTE)
+    if len(at) % 2:
+        return None
+    opens, closes = at[0::2], at[1::2]
+    before = a[np.maximum(opens - 1, 0)]
+    ok_open = (opens == 0) | (before == _COMMA) | (before == _NL) | (before == _QUOTE)
+    after = a[np.minimum(closes + 1, len(a) - 1)]
+    ok_close = (closes == len(a) - 1) | (after == _COMMA) | (after == _NL) | (after == _CR) | (after == _QUOTE)
+    if not (bool(ok_open.all()) and bool(ok_close.all())):
+        return None
+    # A quote before an opening quote must be the closing half of a "" pair: the pair's two
+    # quotes are adjacent, so the closing quote is the one just before.
+    doubled = (before == _QUOTE) & (opens > 0)
+    if bool(doubled.any()) and not bool(np.isin(opens[doubled] - 1, closes).all()):
+        return None
+    depth = np.zeros(len(a) + 1, np.int8)
+    depth[opens] += 1
+    depth[closes + 1] -= 1
+    return np.cumsum(depth[:-1], dtype=np.int8) == 0
+
+
+def _day_keys(days: NDArray[np.bytes_]) -> tuple[NDArray[np.uint64], NDArray[np.uint16]]:
+    """Two unsigned integers per 10-byte value that order as the bytes do."""
+    grid = np.ascontiguousarray(days.astype("S10")).view(np.uint8).reshape(-1, 10)
+    hi = np.ascontiguousarray(grid[:, :8]).view(">u8").ravel().astype(np.uint64)
+    lo = np.ascontiguousarray(grid[:, 8:]).view(">u2").ravel().astype(np.uint16)
+    return hi, lo
+
+
+def days_of(table: Table, column: int) -> NDArray[np.bytes_] | None:
+    """The first ten bytes of each record's field in `column` (the loader's UTC day, YYYY-MM-DD),
+    or None when some field is quoted or a day is not ASCII (then characters are not bytes)."""
+    if table.has_quote(column):
+        return None
+    days = table.raw(column, 10)
+    if days.dtype.itemsize and bool((days.view(np.uint8) >= 0x80).any()):
+        return None
+    return days
+
+
+def latest_day(table: Table, column: int) -> str | None:
+    """The latest day among the records (as `max(field[:10])` gives it), or None as days_of."""
+    days = days_of(table, column)
+    if days is None:
+        return None
+    hi, lo = _day_keys(days)
+    top = hi.max()
+    last = int(top).to_bytes(8, "big") + int(lo[hi == top].max()).to_bytes(2, "big")
+    return last.rstrip(b"\0").decode("ascii")
+
+
+def distinct(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64]:
+    """np.unique(values, return_inverse=True), sorting only where a value differs from the one
+    before it: an export lists many rows of one hour, or of one day, together."""
+    n = len(values)
+    if n == 0:
+        return values, np.zeros(0, np.int64)
+    change = np.empty(n, np.bool_)
+    change[0] = True
+    np.not_equal(values[1:], values[:-1], out=change[1:])
+    runs = np.flatnonzero(change)
+    if len(runs) > n // 4:
+        unique, inverse = np.unique(values, return_inverse=True)
+        return unique, inverse.ravel()
+    unique, inverse = np.unique(values[runs], return_inverse=True)
+    return unique, np.repeat(inverse.ravel(), np.diff(np.append(runs, n)))
+
+
+_MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
+
+
+def unique_strings(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64]:
+    """np.unique(values, return_inverse=True) by way of a 64-bit hash of each value, which sorts
+    several times faster than the strings; a collision (values of one hash that differ) is
+    found and answered by sorting the strings after all."""
+    n, width = len(values), values.dtype.itemsize
+    if n == 0:
+        return values, np.zeros(0, np.int64)
+    words = -(-width // 8)
+    grid = np.zeros((n, words * 8), np.uint8)
+    grid[:, :width] = values.view(np.uint8).reshape(n, width)
+    lanes = grid.view(np.uint64)
+    mix = np.resize(_MIX, words) + np.arange(words, dtype=np.uint64)
+    digest = (lanes * mix).sum(axis=1, dtype=np.uint64)
+    digest ^= digest >> np.uint64(29)
+    keys, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
+    inverse = inverse.ravel()
+    if not bool((lanes[first][inverse] == lanes).all()):
+        unique, slow = np.unique(values, return_inverse=True)
+        return unique, slow.ravel()
+    # Sorted by hash, not by value: callers use the codes to group, and the values by code.
+    return values[first], inverse
+
+
+def unquote(raw: bytes) -> str:
+    """A field as the csv module reads it (Table.of has checked its quotes)."""
+    if raw[:1] == b'"':
+        return raw[1:-1].replace(b'""', b'"').decode("utf-8")
+    return raw.decode("utf-8")
+
+
+_NUMERIC = np.zeros(256, np.bool_)
+_NUMERIC[list(b"0123456789.-+eE")] = True
+
+
+def _numbers(table: Table, column: int, rows: _I64) -> NDArray[np.float64] | None:
+    """The column's fields in `rows` as floats, or None unless every one is a plain finite
+    decimal number (what the loader's float() reads the same way; anything else goes to it)."""
+    raw = table.raw(column)[rows]
+    grid = raw.view(np.uint8).reshape(len(raw), -1) if len(raw) else np.zeros((0, 1), np.uint8)
+    if not bool((_NUMERIC[grid] | (grid == 0)).all()) or bool((grid[:, 0] == 0).any()):
+        return None
+    try:
+        values = raw.astype(np.float64)
+    except ValueError:
+        return None
+    return values if bool(np.isfinite(values).all()) else None
+
+
+@dataclass
+class Columns:
+    """Where the loader's columns are (billing._Columns' offsets), and the row rules it needs."""
+
+    id: int
+    category: int
+    start: int
+    end: int
+    currency: int
+    cost: int
+    charge_class: int | None
+    service: int | None
+    quantity: int | None
+    unit: int | None
+    name: int | None
+    details: int | None
+    hour_unit: Callable[[str], bool]
+
+
+@dataclass
+class Groups:
+    """A piece's compute rows in the window summed by (resource text, day): one entry per group,
+    in the order of each group's first row. `texts` are the fields (ResourceId, and ResourceName
+    and x_SkuDetails where the export has them) as written, in the order of their first rows;
+    `text_of` the index into `texts` of each group, and `group_first` the record (0-based in the
+    piece) of each group's first row."""
+
+    texts: list[tuple[bytes, ...]]
+    text_of: _I64
+    group_first: _I64
+    #: The records taken (0-based in the piece, in order) and the index of the group of each.
+    rows: _I64
+    row_group: _I64
+    days: list[str]
+    cost: NDArray[np.float64]
+    start: NDArray[np.float64]
+    end: NDArray[np.float64]
+    qty: NDArray[np.float64]
+    metered: _B
+
+
+def groups(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[[str], float]) -> Groups | None:
+    """The window's compute rows of the piece, summed; None to have the caller read it row by
+    row (see the module's doc). Rows are taken as billing._Rows.add takes them: ChargeCategory
+    Usage, not a Correction, ServiceCategory Compute or empty, with a ResourceId, on a day not
+    before `floor`."""
+    days = days_of(table, c.start)
+    if days is None:
+        return None
+    keep = days >= floor.encode()
+    keep &= table.equals(c.category, "Usage")
+    if c.charge_class is not None:
+        keep &= ~table.equals(c.charge_class, "Correction")
+    if c.service is not None:
+        keep &= table.equals(c.service, "Compute", "")
+    keep &= ~table.equals(c.id, "")
+    rows = np.flatnonzero(keep)
+    if not len(rows):
+        return _empty()
+    if not bool(table.equals(c.currency, currency)[rows].all()):
+        return None  # another currency or none: the row-by-row reader refuses or counts it
+    cost = _numbers(table, c.cost, rows)
+    if cost is None:
+        return None
+    bounds = []
+    for col in (c.start, c.end):
+        if table.has_quote(col):
+            return None
+        values, inverse = distinct(table.raw(col)[rows])
+        try:
+            seconds = np.array([epoch(v.decode("utf-8")) for v in values.tolist()], np.float64)
+        except (ValueError, OverflowError, UnicodeDecodeError):
+            return None
+        bounds.append(seconds[inverse])
+    start, end = bounds
+    if not bool((end > start).all()):
+        return None
+    qty = np.zeros(len(rows))
+    metered = np.zeros(len(rows), np.bool_)
+    if c.unit is not None and c.quantity is not None:
+        units, inverse = distinct(table.raw(c.unit)[rows])
+        hourly = np.array([c.hour_unit(unquote(u)) for u in units.tolist()], np.bool_)[inverse]
+        if bool(hourly.any()):
+            on = rows[hourly]
+            q = _numbers(table, c.quantity, on)
+            if q is None:
+                return None
+            ok = q >= 0
+            qty[hourly] = np.where(ok, q, 0.0)
+            metered[hourly] = ok
+    # Group by (resource text, day): codes of each column's distinct values, combined.
+    code = np.zeros(len(rows), np.int64)
+    text_columns = [col for col in (c.id, c.name, c.details) if col is not None]
+    uniques = []
+    for col in text_columns:
+        values, inverse = unique_strings(table.raw(col)[rows])
+        uniques.append((values, inverse))
+        code = code * len(values) + inverse
+    _, text_first, text_code = np.unique(code, return_index=True, return_inverse=True)
+    text_code = text_code.ravel()
+    day_values, day_code = distinct(days[rows])
+    group_key = text_code * len(day_values) + day_code
+    _, group_first, group = np.unique(group_key, return_index=True, return_inverse=True)
+    group = group.ravel()
+    # Keep the order of first rows, as the row-by-row reader meets them.
+    order = np.argsort(group_first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    group = rank[group]
+    n = len(order)
+    g_cost = np.asarray(np.bincount(group, cost, n), np.float64)  # sums in row order, from 0.0
+    g_qty = np.asarray(np.bincount(group, qty, n), np.float64)
+    g_metered = np.bincount(group, metered, n) > 0
+    g_start = np.full(n, np.inf)
+    np.minimum.at(g_start, group, start)
+    g_end = np.full(n, -np.inf)
+    np.maximum.at(g_end, group, end)
+    # Texts in the order of their first rows; each group's text and day.
+    text_order = np.argsort(text_first, kind="stable")
+    text_rank = np.empty_like(text_order)
+    text_rank[text_order] = np.arange(len(text_order))
+    firsts = text_first[text_order]  # among the rows taken
+    texts = list(zip(*(values[inverse[firsts]].tolist() for values, inverse in uniques), strict=True))
+    first_of_group = group_first[order]  # among the rows taken, ascending
+    day_names = [d.decode("ascii") for d in day_values.tolist()]
+    return Groups(
+        texts=texts,
+        text_of=text_rank[text_code[first_of_group]],
+        group_first=rows[first_of_group],
+        rows=rows,
+        row_group=group,
+        days=[day_names[i] for i in day_code[first_of_group].tolist()],
+        cost=g_cost, start=g_start, end=g_end, qty=g_qty, metered=g_metered,
+    )
+
+
+def _field(table: Table, column: int, row: int) -> tuple[int, int]:
+    start = int(table.starts[row]) if column == 0 else int(table.seps[row, column - 1]) + 1
+    end = int(table.ends[row]) if column == table.width - 1 else int(table.seps[row, column])
+    return start, end
+
+
+def field_text(table: Table, column: int, row: int) -> str:
+    """One field as the csv module reads it."""
+    s, e = _field(table, column, row)
+    return unquote(bytes(table.a[s:e]))
+
+
+class Record:
+    """One record's fields by column, as the csv module reads them (row[i] of `Rows.add`)."""
+
+    __slots__ = ("row", "table")
+
+    def __init__(self, table: Table, row: int) -> None:
+        self.table = table
+        self.row = row
+
+    def __getitem__(self, column: int, /) -> str:
+        return field_text(self.table, column, self.row)
+
+
+def text(c: Columns, raw: tuple[bytes, ...]) -> tuple[str, str, str]:
+    """(ResourceId, ResourceName, x_SkuDetails) as the csv module reads them; "" where the
+    export has no such column."""
+    it = iter(raw)
+    resource_id = unquote(next(it))
+    name = unquote(next(it)) if c.name is not None else ""
+    details = unquote(next(it)) if c.details is not None else ""
+    return resource_id, name, details
+
+
+def _empty() -> Groups:
+    e = np.zeros(0)
+    none = np.zeros(0, np.int64)
+    return Groups([], none, none, none, none, [], e, e, e, e, np.zeros(0, np.bool_))

@@ -1,0 +1,384 @@
+"""The compute rows of a FOCUS export, kept as one record per (resource, UTC day).
+
+`Rows` takes an export's rows as billing.load_billing hands them over: a piece at a time from
+billing_chunks (the survey having said which pieces reach into the window), or as one csv
+stream. A piece that billing_columns can read column by column is summed there, with numpy;
+any other piece, and any piece with a row this reader would skip with a reason or refuse, is
+read here row by row (`Rows.add`), which is the definition of what a row means.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from itertools import chain
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from .billing_chunks import pieces, records, split_header
+from .configfile import ConfigError
+from .guard import brief
+
+if TYPE_CHECKING:
+    from . import billing_columns
+
+
+def columnar() -> ModuleType | None:
+    """billing_columns, or None where numpy cannot be imported (then every piece is read row
+    by row: the same figures, more slowly). Imported on first use: an exporter without a
+    billing export never loads numpy."""
+    try:
+        from . import billing_columns
+    except ImportError:  # pragma: no cover - numpy is a dependency; this is for odd installs
+        return None
+    return billing_columns
+
+#: Per piece of a file: (bytes, records, latest ChargePeriodStart day or None when not known).
+Survey = list[tuple[int, int, "str | None"]]
+
+REQUIRED = ("ResourceId", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")
+#: ConsumedUnit spellings that mean hours: AWS "Hrs", Azure "1 Hour" / "Hours", GCP "hour".
+_HOUR_UNITS = frozenset({"hrs", "hr", "hours", "hour", "h", "1 hour"})
+#: AWS usage types naming an instance's running hours: `BoxUsage:p5.48xlarge`,
+#: `USE2-SpotUsage:g5.xlarge` (FOCUS 1.0 `x_UsageType`; FOCUS 1.2 `SkuMeter`).
+_AWS_USAGE = re.compile(r"(?:^|-)(?:Box|Spot|Dedicated|HostBox|Reservation)Usage:(?P<type>[\w.-]+)$")
+#: FOCUS PricingCategory -> capacity type (1.0+: Standard, Dynamic, Committed; pre-1.0 spellings too).
+_CAPACITY = {"dynamic": "spot", "standard": "on-demand", "on-demand": "on-demand",
+             "committed": "on-demand", "commitment-based": "on-demand"}
+
+
+class BillingError(ConfigError):
+    """An unusable billing export; the message names the file, line and column."""
+
+
+def _row_keys(resource_id: str, resource_name: str, sku_details: dict[str, object]) -> list[str]:
+    vm = sku_details.get("VMName")
+    if isinstance(vm, str) and vm:
+        return [vm.lower()]
+    keys = [resource_id.rstrip("/").rsplit("/", 1)[-1].lower()]
+    if resource_name and resource_name.lower() not in keys:
+        keys.append(resource_name.lower())
+    return keys
+
+
+class _Day:
+    """One resource's compute rows on one UTC day, and what its first rows that day say of it
+    (region, capacity type; the first row naming an instance type names it): the loader takes
+    these from the window's latest day, so rows before the window never decide them, and a
+    resized instance is priced as what it is now."""
+
+    __slots__ = ("capacity_type", "cost", "end", "hourly_qty", "instance_type", "metered", "region", "start")
+
+    def __init__(self, start: float, end: float, region: str, capacity_type: str) -> None:
+        self.cost = 0.0
+        self.hourly_qty = 0.0
+        self.metered = False
+        self.start = start
+        self.end = end
+        self.region = region
+        self.capacity_type = capacity_type
+        self.instance_type = ""
+
+
+class _Resource:
+    __slots__ = ("days", "keys")
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.days: dict[str, _Day] = {}
+
+    def facts(self, first: str) -> tuple[str, str, str]:
+        """(region, capacity type, instance type) as the latest of its days from `first` on
+        says them; the type from the latest day that names one."""
+        days = [self.days[k] for k in sorted(self.days) if k >= first]
+        latest = days[-1]
+        itype = next((d.instance_type for d in reversed(days) if d.instance_type), "")
+        return latest.region, latest.capacity_type, itype
+
+
+_times: dict[str, float] = {}
+
+
+def epoch(text: str) -> float:
+    """Seconds since the epoch of an ISO 8601 timestamp (a naive one is UTC). Cached: an
+    export holds a few hundred distinct period bounds across millions of rows."""
+    t = _times.get(text)
+    if t is None:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=timezone.utc)
+        t = _times[text] = dt.timestamp()
+    return t
+
+
+class Columns:
+    """Where the columns the loader reads are in one file's header."""
+
+    def __init__(self, f: Path, header: list[str], cost_column: str) -> None:
+        col = {name.strip(): i for i, name in enumerate(header)}
+        for name in (*REQUIRED, cost_column):
+            if name not in col:
+                raise BillingError(f"{f}:1: missing column {name!r} (is this a FOCUS export?)")
+        self.id, self.category, self.start, self.end, self.currency = (col[n] for n in REQUIRED)
+        self.cost = col[cost_column]
+        self.width = len(header)
+        self.name, self.charge_class, self.service, self.quantity, self.unit, self.region, self.pricing, \
+            self.usage, self.meter, self.details = (
+                col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
+                                     "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType", "SkuMeter",
+                                     "x_SkuDetails"))
+
+    def columnar(self, module: ModuleType) -> billing_columns.Columns:
+        """The same offsets for billing_columns.groups."""
+        columns: billing_columns.Columns = module.Columns(
+            self.id, self.category, self.start, self.end, self.currency, self.cost, self.charge_class, self.service,
+            self.quantity, self.unit, self.name, self.details, _hour_unit)
+        return columns
+
+
+def _hour_unit(unit: str) -> bool:
+    return unit.lower() in _HOUR_UNITS
+
+
+def _details(text: str) -> dict[str, object]:
+    """x_SkuDetails (Azure: a JSON object) as a dict; {} when it is empty or not an object."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):  # [[[[...]]]] deeper than the JSON decoder goes
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+class Rows:
+    """The compute rows of an export, kept as one record per (resource, UTC day), for the rows
+    whose ChargePeriodStart day (its first ten characters) is not before `floor`."""
+
+    def __init__(self, currency: str, cost_column: str, floor: str | None) -> None:
+        #: billing_columns where numpy can be imported: pieces are then read column by column.
+        self._columnar = columnar()
+        self.currency = currency
+        self.cost_column = cost_column
+        self.floor = floor or ""
+        self.resources: dict[str, _Resource] = {}
+        #: (ResourceId, ResourceName, x_SkuDetails) as written -> its resource: the keys are
+        #: worked out once per resource, not once per row.
+        self._by_text: dict[tuple[str, str, str], _Resource] = {}
+        #: The same fields as the piece holds them (quotes and all), for pieces read by columns.
+        self._by_raw: dict[tuple[bytes, ...], _Resource] = {}
+        self.skipped: dict[tuple[str, str], int] = {}  # (reason, day) -> rows
+        #: Compute rows billed in another currency: the first of each day, (file:line, currency).
+        #: Refused only when they are in the window (`refuse_foreign`), which is known at the end.
+        self.foreign: dict[str, tuple[str, str]] = {}
+        self.count = 0
+        self.last_day = ""
+
+    def refuse_foreign(self, first: str) -> None:
+        """Raise for the first row (in the order read) of the window billed in another currency."""
+        for day, (where, billed) in self.foreign.items():
+            if day >= first:
+                currency = self.currency
+                raise BillingError(
+                    f"{where}: BillingCurrency: the export is billed in {billed} but the pricing file's "
+                    f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
+                )
+
+    def add_pieces(self, f: Path, raw: BinaryIO, survey: Survey) -> None:
+        """Parse the file's pieces that reach into the window; count the others' rows."""
+        it = pieces(raw)
+        first = next(it, None)
+        if first is None:
+            return
+        header, data = split_header(first)
+        columns = Columns(f, header, self.cost_column)
+        fast = self._columnar
+        offsets = columns.columnar(fast) if fast is not None else None
+        floor, currency = self.floor, self.currency
+
+        def prepare(item: tuple[int, bytes]) -> tuple[
+                bytes, int, billing_columns.Table | None, billing_columns.Groups | None]:
+            """(piece, its records, its table and groups or None); records -1: not in the window."""
+            i, piece = item
+            if i >= len(survey) or len(piece) != survey[i][0]:
+                raise BillingError(f"{f}: the billing export changed while it was read")
+            _, lines, day = survey[i]
+            if day is not None and day < floor:
+                return piece, lines, None, None
+            if fast is None or (table := fast.Table.of(piece, columns.width)) is None:
+                return piece, -1, None, None
+            if not piece.isascii():
+                piece.decode("utf-8")  # as the row-by-row reader would: not UTF-8 is an error
+            return piece, -1, table, fast.groups(table, offsets, floor, currency, epoch)
+
+        line = 1
+        for piece, lines, table, groups in map(prepare, enumerate(chain((data,), it))):
+            if lines >= 0:
+                line += lines
+                self.count += lines
+            elif groups is not None and table is not None and offsets is not None and fast is not None:
+                self._merge(columns, offsets, table, groups, fast)
+                line += table.n
+                self.count += table.n
+            else:
+                line = self.add(f, columns, records(piece), line)
+
+    def _merge(self, c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
+               g: billing_columns.Groups, fast: ModuleType) -> None:
+        """Take in a piece's groups (billing_columns.groups) as `add` takes in its rows."""
+        resources, by_text, by_raw = self.resources, self._by_text, self._by_raw
+        owners: list[_Resource] = []
+        for raw in g.texts:
+            r = by_raw.get(raw)
+            if r is None:
+                text = fast.text(offsets, raw)
+                r = by_text.get(text)
+                if r is None:
+                    keys = _row_keys(text[0], text[1], _details(text[2]))
+                    r = resources.get(keys[0])
+                    if r is None:
+                        r = resources[keys[0]] = _Resource(keys)
+                    by_text[text] = r
+                by_raw[raw] = r
+            owners.append(r)
+        last_day = self.last_day
+        untyped: dict[int, _Day] = {}  # a group's index -> its day, still without an instance type
+        for i, (t, day, first, cost, start, end, qty, metered) in enumerate(zip(
+                g.text_of.tolist(), g.days, g.group_first.tolist(), g.cost.tolist(),
+                g.start.tolist(), g.end.tolist(), g.qty.tolist(), g.metered.tolist(),
+                strict=True)):
+            r = owners[t]
+            d = _take_day(r, day, start, end, c, fast.Record(table, first))
+            if day > last_day:
+                last_day = day
+            d.cost += cost
+            if metered:
+                d.hourly_qty += qty
+                d.metered = True
+            if not d.instance_type:
+                untyped[i] = d
+        self.last_day = last_day
+        if untyped:
+            self._type(c, offsets, table, g, fast, untyped)
+
+    @staticmethod
+    def _type(c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
+              g: billing_columns.Groups, fast: ModuleType, untyped: dict[int, _Day]) -> None:
+        """Instance types as `add` finds them: a day takes the type its first row naming one
+        names, rows taken in order (whichever of the resource's texts they are written with)."""
+        rows, row_group = g.rows.tolist(), g.row_group.tolist()
+        text_of = g.text_of.tolist()
+        for row, i in zip(rows, row_group, strict=True):
+            d = untyped.get(i)
+            if d is None or d.instance_type:
+                continue
+            details = fast.text(offsets, g.texts[text_of[i]])[2]
+            d.instance_type = _instance_type(fast.Record(table, row), c.usage, c.meter, _details(details))
+
+    def add(self, f: Path, c: Columns, reader: Iterable[list[str]], line: int) -> int:
+        """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
+        line read."""
+        floor, currency, skipped, resources, by_text, foreign = self.floor, self.currency, self.skipped, \
+            self.resources, self._by_text, self.foreign
+        i_id, i_cat, i_start, i_end, i_cur, i_cost, width = c.id, c.category, c.start, c.end, c.currency, c.cost, \
+            c.width
+        i_class, i_service, i_qty, i_unit, i_name, i_details = c.charge_class, c.service, c.quantity, c.unit, \
+            c.name, c.details
+        last_day = self.last_day
+        times = _times
+        n = 0
+        for row in reader:
+            n += 1
+            line += 1
+            cols = len(row)
+            day = row[i_start][:10] if cols > i_start else ""
+            if day < floor and cols > i_start:
+                continue  # before the window: passed over unread
+            if cols != width:
+                skipped["wrong_column_count", day] = skipped.get(("wrong_column_count", day), 0) + 1
+                continue
+            if row[i_cat] != "Usage" or (i_class is not None and row[i_class] == "Correction"):
+                continue
+            if i_service is not None and row[i_service] not in ("Compute", ""):
+                continue
+            resource_id = row[i_id]
+            if not resource_id:
+                continue  # usage no resource carries (support, some managed services)
+            if row[i_cur] != currency:
+                if not row[i_cur]:
+                    skipped["missing_currency", day] = skipped.get(("missing_currency", day), 0) + 1
+                    continue
+                if day not in foreign:
+                    foreign[day] = (f"{f}:{line}", brief(row[i_cur])[1:-1])
+                continue
+            try:
+                cost = float(row[i_cost])
+                start = times.get(row[i_start]) or epoch(row[i_start])
+                end = times.get(row[i_end]) or epoch(row[i_end])
+            except (ValueError, OverflowError):
+                skipped["malformed_value", day] = skipped.get(("malformed_value", day), 0) + 1
+                continue
+            if end <= start or not math.isfinite(cost):  # NaN, inf, 1e999
+                skipped["malformed_value", day] = skipped.get(("malformed_value", day), 0) + 1
+                continue
+            text = (resource_id, row[i_name] if i_name is not None else "",
+                    row[i_details] if i_details is not None else "")
+            r = by_text.get(text)
+            if r is None:
+                keys = _row_keys(resource_id, text[1], _details(text[2]))
+                r = resources.get(keys[0])
+                if r is None:
+                    r = resources[keys[0]] = _Resource(keys)
+                by_text[text] = r
+            d = _take_day(r, day, start, end, c, row)
+            if day > last_day:
+                last_day = day
+            if not d.instance_type:
+                d.instance_type = _instance_type(row, c.usage, c.meter, _details(text[2]))
+            d.cost += cost
+            if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
+                try:
+                    qty = float(row[i_qty])
+                except ValueError:
+                    qty = math.nan
+                if math.isfinite(qty) and qty >= 0:
+                    d.hourly_qty += qty
+                    d.metered = True
+                # else: the cost still counts; the span measures the hours
+        self.count += n
+        self.last_day = last_day
+        return line
+
+
+class _Fields(Protocol):
+    def __getitem__(self, column: int, /) -> str: ...
+
+
+def _take_day(r: _Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> _Day:
+    """The resource's record of `day`, widened to [start, end); made from `row` (its first row
+    that day: region and capacity type) when there is none yet."""
+    d = r.days.get(day)
+    if d is None:
+        d = r.days[day] = _Day(start, end, row[c.region] if c.region is not None else "",
+                               _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
+                               else "on-demand")
+    else:
+        if start < d.start:
+            d.start = start
+        if end > d.end:
+            d.end = end
+    return d
+
+
+def _instance_type(row: _Fields, i_usage: int | None, i_meter: int | None, details: dict[str, object]) -> str:
+    for i in (i_usage, i_meter):
+        if i is not None and row[i]:
+            m = _AWS_USAGE.search(row[i])
+            if m:
+                return m.group("type")
+    service_type = details.get("ServiceType")  # Azure: the VM size, e.g. Standard_ND96isr_H100_v5
+    return service_type if isinstance(service_type, str) else ""
