@@ -18,7 +18,7 @@ from gpucost import exposition
 from gpucost.platforms import GPU_LABEL_KEYS, GPU_LABEL_PREFIXES, gpu_label_items, read_gpu_labels
 from gpucost.pricing import parse_pricing
 
-from builders import container, controller, decode, engine, exact, node, pod
+from builders import container, controller, decode, engine, exact, namespace, node, pod
 from platform_nodes import (
     aks_nd96asr_mig1g,
     amd_mi300x_cpx,
@@ -225,3 +225,38 @@ def test_a_replicaset_relist_relabels_its_pods_and_drops_the_missing() -> None:
     assert owner() == '"Deployment",owner_name="shop"'
     s.replace("ReplicaSet", [])
     assert owner() == '"ReplicaSet",owner_name="web-1"'
+
+
+def test_a_first_list_keeps_no_key_set_and_a_relist_still_drops_the_missing() -> None:
+    # A first pod list finds no pods, so it cannot miss any: a pod another source adds while
+    # it streams (a newer event) stays. The next list, which lacks two of the three, drops them.
+    s = engine([node("n", cpu="16", memory="64Gi")], PRICING)
+    first = s.relist("Pod")
+    first.add(decode(pod("a", "n", container(cpu="1"))))
+    s.upsert("Pod", decode(pod("b", "n", container(cpu="2"))))  # from elsewhere, mid-list
+    first.add(decode(pod("c", "n", container(cpu="4"))))
+    first.finish()
+    s.flush()
+    # 16 cores x 0.05 = 0.80 $/h over 16 cores: 0.05 a core; a, b and c pay 1, 2 and 4 cores
+    costs = {k: c.cpu for k in ("default/a", "default/b", "default/c") if (c := s.pod_cost(k)) is not None}
+    assert costs == {"default/a": exact(0.05), "default/b": exact(0.10), "default/c": exact(0.20)}
+    s.replace("Pod", [decode(pod("a", "n", container(cpu="1")))])
+    assert [k for k in ("default/a", "default/b", "default/c") if s.pod_cost(k) is not None] == ["default/a"]
+    assert s.node_cost("n").idle["cpu"] == exact(0.75)  # 0.80 x 15/16
+    assert "pod=\"b\"" not in s.render() and "pod=\"c\"" not in s.render()
+
+
+def test_a_group_emptied_and_joined_again_still_follows_its_namespace() -> None:
+    # Pods find their group by comparing with the last one joined (a list returns a
+    # controller's pods together). When the group's last pod goes, the group goes; the next
+    # pod of the same labels gets a group the namespace index knows, so a relabelled
+    # namespace still reaches it.
+    rs = controller("ReplicaSet", "web-1", "rs-1")
+    first = pod("web-1-a", "n", container(cpu="1"), namespace="shop", owner=("ReplicaSet", "web-1", "rs-1"))
+    s = engine([node("n"), namespace("shop", team="red"), rs, first], PRICING)
+    s.delete("Pod", decode(first))
+    s.upsert("Pod", decode(pod("web-1-b", "n", container(cpu="1"), namespace="shop",
+                               owner=("ReplicaSet", "web-1", "rs-1"))))
+    s.upsert("Namespace", decode(namespace("shop", team="blue")))
+    lines = [li for li in s.render().splitlines() if li.startswith("gpucost_pod_cpu_cost_per_hour")]
+    assert len(lines) == 1 and 'pod="web-1-b"' in lines[0] and 'team="blue"' in lines[0]

@@ -55,27 +55,60 @@ def gpu_equivalents(gpus: NodeGpus, units: Mapping[str, int]) -> Fraction:
     return sum((n * gpus.weight(name) for name, n in units.items()), Fraction(0))
 
 
-def _per_unit(cost: float, offered: int | Fraction, reserved: int | Fraction) -> float:
+def _reserved_gpus(gpus: NodeGpus, units: Mapping[str, int], shares: int | Fraction) -> int | Fraction:
+    """Physical-GPU equivalents reserved on a node: device-plugin units plus allocator shares.
+    Most nodes (no GPUs, or GPUs only through DRA) have no units: no Fraction arithmetic then."""
+    if not units:
+        return shares
+    return gpu_equivalents(gpus, units) + shares
+
+
+def _per_unit(cost: float, offered: int, reserved: int) -> float:
     denominator = max(offered, reserved)
     if not denominator:
         return 0.0
-    if isinstance(denominator, Fraction):
-        return float(Fraction(cost) / denominator)
     return cost / denominator
 
 
-def _idle(cost: float, offered: int | Fraction, reserved: int | Fraction) -> float:
+def _idle(cost: float, offered: int, reserved: int) -> float:
     denominator = max(offered, reserved)
     if not denominator:
         return cost
-    if isinstance(denominator, Fraction):
-        return float(Fraction(cost) * (denominator - reserved) / denominator)
     return cost * (denominator - reserved) / denominator
+
+
+# GPUs are counted in exact physical-GPU equivalents, so their rate and idle cost are
+# float(Fraction(cost) * ...): written here with integers (a float cost is p / q exactly, by
+# as_integer_ratio; an int or a Fraction is numerator / denominator), because int true
+# division rounds correctly, as Fraction.__float__ (an int division too) does. The same float,
+# without building Fractions (about a microsecond each) for every node of a sync.
+
+
+def _gpu_per_unit(cost: float, physical: int, reserved: int | Fraction) -> float:
+    """float(Fraction(cost) / max(physical, reserved)); 0.0 when both are 0."""
+    denominator = max(physical, reserved)
+    if not denominator:
+        return 0.0
+    p, q = cost.as_integer_ratio()
+    return (p * denominator.denominator) / (q * denominator.numerator)
+
+
+def _gpu_idle(cost: float, physical: int, reserved: int | Fraction) -> float:
+    """float(Fraction(cost) * (d - reserved) / d) with d = max(physical, reserved); the whole
+    cost when d is 0."""
+    if not reserved:  # nothing reserved (or nothing offered): the whole cost, exactly
+        return cost
+    denominator = max(physical, reserved)
+    # With d = a/b and reserved = c/e: (a/b - c/e) / (a/b) = (a*e - c*b) / (a*e)
+    p, q = cost.as_integer_ratio()
+    a, b = denominator.numerator, denominator.denominator
+    c, e = reserved.numerator, reserved.denominator
+    return (p * (a * e - c * b)) / (q * a * e)
 
 
 def node_rates(
     price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
-    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: Fraction = Fraction(0),
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: int | Fraction = 0,
 ) -> Rates:
     """Hourly cost per unit reserved, given allocatable and the node's total reservations:
     device-plugin units by resource name, and physical-GPU equivalents reserved otherwise
@@ -83,14 +116,14 @@ def node_rates(
     return Rates(
         cpu=_per_unit(price.cpu, alloc_cpu_m, cpu_m),
         memory=_per_unit(price.memory, alloc_memory_b, memory_b),
-        gpu=_per_unit(price.gpu, Fraction(gpus.physical), gpu_equivalents(gpus, gpu_units) + gpu_shares),
+        gpu=_gpu_per_unit(price.gpu, gpus.physical, _reserved_gpus(gpus, gpu_units, gpu_shares)),
         gpus=gpus,
     )
 
 
 def node_cost(
     price: NodePrice, gpus: NodeGpus, alloc_cpu_m: int, alloc_memory_b: int,
-    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: Fraction = Fraction(0),
+    cpu_m: int, memory_b: int, gpu_units: Mapping[str, int], gpu_shares: int | Fraction = 0,
 ) -> NodeCost:
     """A node's hourly cost, idle cost and overcommitted resources, given its reservations."""
     cost = {"cpu": price.cpu, "memory": price.memory}
@@ -100,11 +133,11 @@ def node_cost(
         over.add("cpu")
     if memory_b > alloc_memory_b:
         over.add("memory")
-    physical = Fraction(gpus.physical)
-    equivalents = gpu_equivalents(gpus, gpu_units) + gpu_shares
+    physical = gpus.physical
+    equivalents = _reserved_gpus(gpus, gpu_units, gpu_shares)
     if physical or price.gpu:
         cost["gpu"] = price.gpu
-        idle["gpu"] = _idle(price.gpu, physical, equivalents)
+        idle["gpu"] = _gpu_idle(price.gpu, physical, equivalents)
     if equivalents > physical:
         over.add("gpu")
     return NodeCost(cost=cost, idle=idle, overcommitted=frozenset(over))
@@ -122,6 +155,10 @@ def pod_cost(
     physical-GPU equivalents it holds other than by device-plugin units, by resource label."""
     if not gpu_units and not gpu_shares:
         return PodCost(cpu_m * rates.cpu, memory_b * rates.memory, 0.0, _NO_SHARES)
+    if not gpu_units and len(gpu_shares) == 1:  # one DRA driver, one KAI fraction: no sums
+        ((name, share),) = gpu_shares.items()
+        equivalents = float(share)
+        return PodCost(cpu_m * rates.cpu, memory_b * rates.memory, equivalents * rates.gpu, {name: equivalents})
     weights = {name: n * rates.gpus.weight(name) for name, n in gpu_units.items()}
     for name, share in gpu_shares.items():
         weights[name] = weights.get(name, Fraction(0)) + share

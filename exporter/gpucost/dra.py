@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from . import gpumodels
 from .gpu import DeviceInventory
@@ -69,14 +70,34 @@ def _attr(attrs: Mapping[str, DeviceAttribute], driver: str, name: str) -> str:
     return ""
 
 
+_ZERO = Fraction(0)
+_ONE = Fraction(1)
+
+
+@lru_cache(maxsize=1024)
+def _quantity(text: str) -> Fraction:
+    """A capacity quantity as a Fraction of units. A cluster publishes a few texts ("80Gi",
+    "40Gi") on thousands of devices: each is parsed once (Fractions are immutable)."""
+    return Fraction(parse_quantity(text))
+
+
 def _quantities(raw: Mapping[str, object] | None) -> dict[str, Fraction]:
     out: dict[str, Fraction] = {}
     for name, q in (raw or {}).items():
         try:
-            out[name] = Fraction(parse_quantity(q))  # type: ignore[arg-type]
+            out[name] = _quantity(q) if isinstance(q, str) else Fraction(parse_quantity(q))  # type: ignore[arg-type]
         except (QuantityError, TypeError):
             continue
     return out
+
+
+@lru_cache(maxsize=256)
+def _mig_weight(profile: str, total: int) -> Fraction:
+    """Physical GPUs of a MIG device of this profile on a GPU of `total` compute slices."""
+    try:
+        return Fraction(min(gpumodels.mig_profile_slices(profile), total), total)
+    except ValueError:
+        return Fraction(1, total)
 
 
 def _is_gpu_driver(driver: str) -> bool:
@@ -95,13 +116,9 @@ def describe_device(driver: str, node: str, device: SliceDevice) -> Device:
         profile = m.group(0) if m else ""
     if kind not in ("gpu", "mig"):
         kind = "gpu" if _is_gpu_driver(driver) and kind in ("", "device") else "other"
-    weight = Fraction(1) if kind == "gpu" else Fraction(0)
+    weight = _ONE if kind == "gpu" else _ZERO
     if kind == "mig":
-        total = gpumodels.mig_compute_slices(gpumodels.canonical(model) if model else "")
-        try:
-            weight = Fraction(min(gpumodels.mig_profile_slices(profile), total), total)
-        except ValueError:
-            weight = Fraction(1, total)
+        weight = _mig_weight(profile, gpumodels.mig_compute_slices(gpumodels.canonical(model) if model else ""))
     return Device(
         node=node, driver=driver, kind=kind, model=model, uuid=_attr(attrs, driver, "uuid"),
         parent=_attr(attrs, driver, "parentUUID"), weight=weight,
@@ -118,6 +135,27 @@ def describe_claim(claim: ResourceClaim) -> Claim:
     )
     reserved = frozenset(c.uid for c in (claim.status.reserved_for or ()) if c.resource in ("pods", "") and c.uid)
     return Claim(allocations, reserved)
+
+
+def consumed_share(weight: Fraction, consumed: Mapping[str, Fraction], capacity: Mapping[str, Fraction]) -> Fraction:
+    """`weight` x the largest fraction consumed of any of the device's capacities, at most 1.
+    Every shared GPU's claim of a sync passes here: for the usual amounts (non-negative, of
+    positive capacities) the largest fraction is found by comparing integer cross products
+    and one Fraction is built, not one per capacity and per comparison."""
+    best_n, best_d = -1, 1  # the largest consumed / capacity so far, as a pair of integers
+    for name, used in consumed.items():
+        total = capacity.get(name)
+        if not total:
+            continue
+        if total < 0 or used < 0:  # hostile amounts: the general arithmetic, signs and all
+            fractions = [v / capacity[k] for k, v in consumed.items() if capacity.get(k)]
+            return weight * min(max(fractions), _ONE)
+        n, d = used.numerator * total.denominator, used.denominator * total.numerator
+        if n * best_d > best_n * d:
+            best_n, best_d = n, d
+    if best_n < 0 or best_n >= best_d:  # nothing consumed of a known capacity, or all of one
+        return weight
+    return Fraction(weight.numerator * best_n, weight.denominator * best_d)
 
 
 class DraIndex:
@@ -231,9 +269,9 @@ class DraIndex:
                 continue
             else:
                 share = device.weight
-                fractions = [v / device.capacity[k] for k, v in alloc.consumed.items() if device.capacity.get(k)]
-                if fractions:
-                    share *= min(max(fractions), Fraction(1))
+                if alloc.consumed:
+                    share = consumed_share(share, alloc.consumed, device.capacity)
             if share:
-                out[driver] = out.get(driver, Fraction(0)) + share
+                before = out.get(driver)
+                out[driver] = share if before is None else before + share
         return out

@@ -4,6 +4,7 @@ lines rendered when it changes and cached per family, and the per-deployment fam
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from . import __version__
@@ -16,7 +17,7 @@ from .exposition import (
     escape_label_value,
     format_value,
     header,
-    sample_line,
+    render_family,
 )
 from .pricing import PricingConfig
 from .records import NodeEntry, PodEntry
@@ -112,11 +113,15 @@ class Renderer:
             if text is None:
                 text = values[value] = repr(value)
             line = f"gpucost_pod_cpu_cost_per_hour{labels}}} {text}\n"
-            lines = cpu_blocks[block]
-            old = lines.get(key)
-            if old != line:  # BlockedFamily.set, inline
-                lines[key] = line
-                cpu_sizes[block] += len(line) - (len(old) if old is not None else 0)
+            # BlockedFamily.set, inline; a new key (every pod of a sync) in one dict operation
+            old = cpu_blocks[block].setdefault(key, line)
+            if old is line:
+                cpu_sizes[block] += len(line)
+                cpu_versions[block] += 1
+                cpu_gzips[block] = None
+            elif old != line:
+                cpu_blocks[block][key] = line
+                cpu_sizes[block] += len(line) - len(old)
                 cpu_versions[block] += 1
                 cpu_gzips[block] = None
             value = entry.memory_b * rates.memory
@@ -124,11 +129,14 @@ class Renderer:
             if text is None:
                 text = values[value] = repr(value)
             line = f"gpucost_pod_memory_cost_per_hour{labels}}} {text}\n"
-            lines = mem_blocks[block]
-            old = lines.get(key)
-            if old != line:
-                lines[key] = line
-                mem_sizes[block] += len(line) - (len(old) if old is not None else 0)
+            old = mem_blocks[block].setdefault(key, line)
+            if old is line:
+                mem_sizes[block] += len(line)
+                mem_versions[block] += 1
+                mem_gzips[block] = None
+            elif old != line:
+                mem_blocks[block][key] = line
+                mem_sizes[block] += len(line) - len(old)
                 mem_versions[block] += 1
                 mem_gzips[block] = None
             if entry.held_units or entry.gpu_shares:
@@ -155,13 +163,13 @@ class Renderer:
     def render_node(self, entry: NodeEntry, cost: NodeCost, idle_only: bool = False) -> None:
         """Render the node's families; after a pod change only its idle cost can differ."""
         block = block_of(entry.name)
-        for i, (family, (name, _, _), samples) in enumerate(zip(
-            self.node_families, NODE_FAMILIES, node_series(entry, cost), strict=True
-        )):
-            if idle_only and i != _IDLE:
-                continue
-            if samples:
-                family.set(block, entry.name, "".join([sample_line(name, labels, v) for labels, v in samples]))
+        if idle_only:
+            node = escape_label_value(entry.name)
+            self.node_families[_IDLE].set(block, entry.name, _resource_lines(_IDLE_NAME, node, cost.idle))
+            return
+        for family, text in zip(self.node_families, node_lines(entry, cost), strict=True):
+            if text:
+                family.set(block, entry.name, text)
             else:
                 family.pop(block, entry.name)
 
@@ -200,6 +208,49 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
     if entry.price.spot_fallback:
         out[8].append(((node, ("reason", "spot")), 1))
     return out
+
+
+_COST_NAME, _IDLE_NAME, _INFO_NAME, _GPUS_NAME, _GPU_INFO_NAME, _DEFAULTED_NAME, _WEIGHT_NAME, \
+    _ALLOCATOR_NAME, _FALLBACK_NAME = (name for name, _, _ in NODE_FAMILIES)
+
+
+def _resource_lines(family: str, node: str, values: Mapping[str, float]) -> str:
+    return "".join([f'{family}{{node="{node}",resource="{res}"}} {format_value(v)}\n' for res, v in values.items()])
+
+
+def node_lines(entry: NodeEntry, cost: NodeCost) -> tuple[str, ...]:
+    """Per node family (NODE_FAMILIES order), the node's lines ("" for none): the samples of
+    `node_series` as `sample_line` writes them, formatted directly (every node of a sync
+    passes here; the generic path builds and walks the label tuples first)."""
+    e = escape_label_value
+    node = e(entry.name)
+    gpus, price = entry.gpus, entry.price
+    model = e(gpus.model)
+    physical = gpus.physical
+    info = (f'{_INFO_NAME}{{node="{node}",instance_type="{e(entry.instance_type)}",region="{e(entry.region)}",'
+            f'zone="{e(entry.zone)}",capacity_type="{e(entry.capacity_type)}",'
+            f'gpu_model="{model if physical else ""}",price_source="{e(price.source)}"}} 1\n')
+    if physical:
+        count = f'{_GPUS_NAME}{{node="{node}"}} {format_value(physical)}\n'
+        gpu_info = (f'{_GPU_INFO_NAME}{{node="{node}",gpu_model="{model}",vendor="{e(gpus.vendor)}",'
+                    f'sharing="{e(gpus.sharing)}",mig_strategy="{e(gpus.mig_strategy)}",source="{e(gpus.source)}"}} 1\n')
+    else:
+        count = gpu_info = ""
+    defaulted = f'{_DEFAULTED_NAME}{{node="{node}",gpu_model="{model}"}} 1\n' if price.gpu_price_defaulted else ""
+    weights = "".join([
+        f'{_WEIGHT_NAME}{{node="{node}",resource="{e(r)}"}} {format_value(float(gpus.weight(r)))}\n'
+        for r in entry.gpu_resources
+    ])
+    allocators = ""
+    if entry.dra_gpus:
+        allocators = f'{_ALLOCATOR_NAME}{{node="{node}",allocator="dra"}} {format_value(entry.dra_gpus)}\n'
+    if entry.allocators.hami:
+        allocators += f'{_ALLOCATOR_NAME}{{node="{node}",allocator="hami"}} {format_value(len(entry.allocators.hami))}\n'
+    fallback = f'{_FALLBACK_NAME}{{node="{node}",reason="region"}} 1\n' if price.region_fallback else ""
+    if price.spot_fallback:
+        fallback += f'{_FALLBACK_NAME}{{node="{node}",reason="spot"}} 1\n'
+    return (_resource_lines(_COST_NAME, node, cost.cost), _resource_lines(_IDLE_NAME, node, cost.idle), info,
+            count, gpu_info, defaulted, weights, allocators, fallback)
 
 
 def info_families(
@@ -245,3 +296,16 @@ def info_families(
         "of the watched resources' last list, event or bookmark.",
         [((), last_update())],
     )
+
+
+def scrape_tail(info: Iterable[MetricFamily], extra: Iterable[MetricFamily], started: float | None) -> bytes:
+    """The small families rendered per scrape (`info`, then `extra`), and the scrape's duration
+    in seconds since `started` (a time.perf_counter() reading; 0 without one)."""
+    parts = [render_family(f) for f in info]
+    parts.extend(render_family(f) for f in extra)
+    elapsed = time.perf_counter() - started if started is not None else 0.0
+    parts.append(render_family(MetricFamily(
+        "gpucost_scrape_duration_seconds", "gauge", "Seconds spent building this exposition.",
+        [((), elapsed)],
+    )))
+    return "".join(parts).encode()

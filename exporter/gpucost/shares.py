@@ -109,8 +109,14 @@ class SharedGpus:
                 for claim in source.claims:
                     users = self._consumers(claim)
                     if entry.key in users:
+                        # x / 1 and 0 + x are x: no Fraction arithmetic for the common claim
+                        # (one pod, one driver), a microsecond or two each
+                        n = len(users)
                         for driver, share in self.dra.claim_shares(claim).items():
-                            shares[driver] = shares.get(driver, Fraction(0)) + share / len(users)
+                            if n > 1:
+                                share = share / n
+                            before = shares.get(driver)
+                            shares[driver] = share if before is None else before + share
             elif isinstance(source, KaiFraction):
                 if node is not None:
                     shares[KAI_RESOURCE] = shares.get(KAI_RESOURCE, Fraction(0)) + kai_share(source, node.allocators)

@@ -8,112 +8,46 @@ A scrape (`render`) joins the pre-rendered lines family by family.
 
 Concerns live in their own modules: `records` (the pod, node and reservation records),
 `nodeinfo` (a Node priced), `workloads` (owner chains and dimension labels), `dra` (slices and
-claims), `allocators` (DRA, HAMi, KAI shares of a pod), `rendering` (families and lines). This
-class does the bookkeeping between them: keys, running sums, what is dirty.
+claims), `allocators` (DRA, HAMi, KAI shares of a pod), `rendering` (families and lines),
+`keys` (object keys, shards), `relist` (streamed full lists), `skipped` (objects left out),
+`samples` (samples computed afresh, the check on the cached text). This class does the
+bookkeeping between them: running sums, what is dirty.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain, islice
-from typing import Union
 from zlib import crc32
 
-from .allocators import (
-    NVIDIA_GPU,
-    read_pod_sources,
-)
+from .allocators import NVIDIA_GPU, read_pod_sources
 from .costs import RESOURCES, NodeCost, PodCost, node_cost, node_rates, pod_cost
-from .exposition import BLOCKS, BlockedFamily, MetricFamily, render_family
+from .exposition import BLOCKS, BlockedFamily, MetricFamily
 from .gpu import is_gpu_resource
+from .keys import Shard, object_key, pod_key
 from .nodeinfo import GpuInventories, InvalidNode, NvmlInventory, capacity_type, describe_node
-from .objects import (
-    Controller,
-    Namespace,
-    Node,
-    ObjectMeta,
-    Pod,
-    ResourceClaim,
-    ResourceSlice,
-    object_name,
-)
+from .objects import Node, Pod, object_name
 from .pricing import PricingConfig
 from .quantity import QuantityError, value
 from .records import NodeEntry, PodEntry, Reserved
-from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, node_series
+from .relist import CONTROLLER_KINDS, Relist, Sink
+from .rendering import NODE_FAMILIES, POD_FAMILIES, Renderer, info_families, scrape_tail
 from .requests import RequestError, pod_requests, simple_requests
+from .samples import fresh_series
 from .shares import SharedGpus, may_use_allocators
+from .skipped import Skipped
 from .workloads import Workloads
 
 __all__ = ["NODE_FAMILIES", "POD_FAMILIES", "CostState", "Shard", "capacity_type", "pod_key"]
 
-log = logging.getLogger("gpucost.state")
-
 _TERMINAL_PHASES = frozenset({"Succeeded", "Failed"})
-Sink = Union[Node, Pod, Namespace, Controller, ResourceClaim, ResourceSlice]
 _NO_OWNER = ("", "", "")
-_CONTROLLER_KINDS = ("ReplicaSet", "Job")  # intermediate owners, followed to the workload
 _LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 _NO_GPUS: dict[str, int] = {}
 _NO_SHARES: dict[str, Fraction] = {}
-
-
-def pod_key(namespace: str, name: str) -> str:
-    """A pod's key in the state (and in `pod_cost`): `namespace/name`."""
-    return f"{namespace}/{name}"
-
-
-@dataclass(frozen=True)
-class Shard:
-    """This process's share of the series: pods by key (namespace/name) hash, nodes by name hash."""
-
-    index: int = 0
-    total: int = 1
-
-    def owns(self, key: str) -> bool:
-        return self.total == 1 or zlib.crc32(key.encode()) % self.total == self.index
-
-
-class Relist:
-    """One streamed full list of a kind into a CostState (see CostState.relist)."""
-
-    def __init__(self, state: CostState, kind: str) -> None:
-        self._state = state
-        self._kind = kind
-        self._seen: set[str] = set()
-        if kind == "Pod":  # the hot path of a sync: no dispatch per pod
-            seen, upsert = self._seen.add, state._upsert_pod
-
-            def add_pod(pod: Pod) -> None:
-                seen(upsert(pod))
-
-            self.add = add_pod  # type: ignore[method-assign,assignment]
-        elif kind in _CONTROLLER_KINDS:  # tens of thousands of ReplicaSets: the key once, no dispatch
-            key_of, upsert_controller, seen = state._key, state._workloads.upsert_controller, self._seen.add
-
-            def add_controller(obj: Controller) -> None:
-                key = key_of(kind, obj.metadata)
-                seen(key)
-                relabelled = upsert_controller(kind, key, obj.metadata)
-                if relabelled:
-                    state._dirty_pods |= relabelled
-
-            self.add = add_controller  # type: ignore[method-assign,assignment]
-
-    def add(self, obj: Sink) -> None:
-        self._seen.add(self._state._key(self._kind, obj.metadata))
-        self._state.upsert(self._kind, obj)
-
-    def finish(self) -> None:
-        state, seen = self._state, self._seen
-        # one pass over the kind's keys, no copy of them (150,000 after a pod list)
-        for key in [key for key in state._keys_of(self._kind) if key not in seen]:
-            state._delete_key(self._kind, key)
+_WHOLE = Shard()  # one process serves every series
 
 
 class CostState:
@@ -123,7 +57,7 @@ class CostState:
         self,
         pricing: PricingConfig,
         *,
-        shard: Shard = Shard(),
+        shard: Shard = _WHOLE,
         clock: Callable[[], float] = time.time,
         nvml_inventory: NvmlInventory | None = None,
     ) -> None:
@@ -139,11 +73,14 @@ class CostState:
         self._pods: dict[str, PodEntry] = {}  # by pod_key(namespace, name)
         self._reserved: dict[str, Reserved] = {}
         self._node_names: dict[str, str] = {}  # names of the nodes in _reserved, shared by their pods
-        self._skipped: dict[str, tuple[str, str]] = {}  # object key -> (kind, reason)
-        self._skip_events: dict[tuple[str, str], int] = {}  # (kind, reason) -> times left out
+        self._left_out = Skipped()
+        self._skipped = self._left_out.by_key  # the same dict: the pod path asks it directly
         # insertion-ordered sets (dicts), so the exposition order does not depend on hashing
         self._dirty_nodes: dict[str, None] = {}
         self._dirty_pods: dict[str, None] = {}
+        #: No flush has taken dirty pods yet, so every pod is dirty (a pod is marked when it
+        #: arrives): the first flush after a cold sync need not mark a node's pods again.
+        self._all_pods_dirty = True
         self._overcommitted: dict[str, set[str]] = {r: set() for r in RESOURCES}
         #: When sources can vouch for freshness (live watches), the time they last did.
         self.confirmed: Callable[[], float] | None = None
@@ -160,7 +97,7 @@ class CostState:
             self._upsert_node(obj)  # type: ignore[arg-type]
         elif kind == "Namespace":
             self._dirty_pods |= self._workloads.upsert_namespace(obj.metadata)
-        elif kind in _CONTROLLER_KINDS:
+        elif kind in CONTROLLER_KINDS:
             self._dirty_pods |= self._workloads.upsert_controller(kind, self._key(kind, obj.metadata), obj.metadata)
         elif kind == "ResourceClaim":
             key = self._key(kind, obj.metadata)
@@ -188,27 +125,15 @@ class CostState:
 
     def skip(self, kind: str, key: str, reason: str, message: str) -> None:
         """Record an object left out (e.g. undecodable), logging it once."""
-        if self._skipped.get(key) != (kind, reason):
-            log.warning("%s left out (%s): %s", key, reason, message)
-            self._skip_events[kind, reason] = self._skip_events.get((kind, reason), 0) + 1
-        self._skipped[key] = (kind, reason)
+        self._left_out.add(kind, key, reason, message)
 
     # ------------------------------------------------------------------ keys
 
-    @staticmethod
-    def _key(kind: str, meta: ObjectMeta) -> str:
-        if kind in ("Node", "Namespace", "ResourceSlice"):
-            return meta.name
-        if kind in ("Pod", "ResourceClaim"):
-            # A pod is its namespace and name: a replacement with a new UID replaces it (the
-            # API server never holds two), so one pod never yields two sets of series. Pods
-            # name their claims: those are keyed by name too.
-            return pod_key(meta.namespace or "default", meta.name)
-        return meta.uid or f"{meta.namespace or 'default'}/{meta.name}"
+    _key = staticmethod(object_key)
 
     def _keys_of(self, kind: str) -> Iterable[str]:
         """The keys of one kind in the state, skipped objects included (read before changing)."""
-        skipped = {k for k, (kd, _) in self._skipped.items() if kd == kind}
+        skipped = self._left_out.keys_of(kind)
         if kind == "Pod":
             return chain(self._pods, skipped) if skipped else self._pods.keys()
         if kind == "Node":
@@ -230,7 +155,7 @@ class CostState:
                 self._dirty_nodes[key] = None
         elif kind == "Namespace":
             self._dirty_pods |= self._workloads.delete_namespace(key)
-        elif kind in _CONTROLLER_KINDS:
+        elif kind in CONTROLLER_KINDS:
             self._dirty_pods |= self._workloads.delete_controller(key)
         elif kind == "ResourceClaim":
             if self._shares.dra.delete_claim(key):
@@ -347,7 +272,7 @@ class CostState:
             entry.held_units, entry.gpu_shares = self._shares.resolve(entry, self._nodes.get(name), self._pods)
             r.allocated[entry.key] = None
             for share in entry.gpu_shares.values():
-                r.gpu_shares += share
+                r.gpu_shares = r.gpu_shares + share if r.gpu_shares else share  # 0 + x is x
         else:
             entry.held_units = units
             entry.gpu_shares = _NO_SHARES
@@ -437,6 +362,9 @@ class CostState:
             self.skip("Node", name, reason, f"{object_name('Node', node.metadata)}: status: {exc}")
             return
         self._skipped.pop(name, None)
+        # The state's one string of this name, the Node's own: its pods' entries hold the same
+        # object, so their lookups in these tables match by identity, not by comparing text.
+        name = self._node_names.setdefault(name, name)
         self._nodes[name] = entry
         r = self._reserved.get(name)
         if r is None:
@@ -473,11 +401,13 @@ class CostState:
         dirty_pods = self._dirty_pods
         if budget is None or budget >= len(dirty_pods):
             self._dirty_pods = {}
+            self._all_pods_dirty = False
             keys: Iterable[str] = dirty_pods
         else:
             keys = list(islice(dirty_pods, budget))
             for key in keys:
                 del dirty_pods[key]
+            self._all_pods_dirty = False
         self._render.render_pods(keys, self._pods, self._nodes, self.shard.owns if self.shard.total > 1 else None)
         if self._dirty_pods:
             return False
@@ -508,7 +438,8 @@ class CostState:
         # .overrides): a reload that only changes gpu_weights must re-cost the pods too.
         if rates != old or rates.gpus.overrides != old.gpus.overrides or rates.gpus.inferred != old.gpus.inferred:
             entry.rates = rates
-            dirty_pods |= r.pods
+            if not self._all_pods_dirty:
+                dirty_pods |= r.pods
         cost = self.node_cost(name)
         if self.shard.owns(name):  # counted by the shard that serves the node, so shards sum to the whole
             for res in cost.overcommitted:
@@ -539,55 +470,19 @@ class CostState:
 
     def series(self) -> Iterator[tuple[str, Sequence[tuple[str, str]], float]]:
         """Every per-object sample this shard serves, as (family, labels, value), computed
-        afresh from the state. The scrape path renders the same samples from cached text;
-        this is the straightforward way, used to check it and as the benchmark's baseline."""
+        afresh from the state (see `samples.fresh_series`)."""
         self.flush()
-        label_names = ("namespace", "pod", "node", "owner_kind", "owner_name") + self._workloads.dim_names
-        cpu, mem, gpu_cost, gpu = (name for name, _ in POD_FAMILIES)
-        for key, entry in self._pods.items():
-            node = self._nodes.get(entry.node)
-            if node is None or node.rates is None or not self.shard.owns(key):
-                continue
-            cost = pod_cost(node.rates, entry.cpu_m, entry.memory_b, entry.held_units, entry.gpu_shares)
-            owner_kind, owner_name = self._workloads.workload(entry.group)
-            values = (entry.namespace, entry.name, entry.node, owner_kind, owner_name,
-                      *self._workloads.dim_values(entry.group))
-            labels = tuple(zip(label_names, values, strict=True))
-            yield cpu, labels, cost.cpu
-            yield mem, labels, cost.memory
-            if cost.gpus:
-                yield gpu_cost, labels, cost.gpu
-                for res, share in sorted(cost.gpus.items()):
-                    yield gpu, (*labels, ("resource", res)), share
-        for name, node_entry in self._nodes.items():
-            if not self.shard.owns(name) or node_entry.rates is None:
-                continue
-            node_samples = node_series(node_entry, self.node_cost(name))
-            for (family, _, _), samples in zip(NODE_FAMILIES, node_samples, strict=True):
-                for node_labels, v in samples:
-                    yield family, node_labels, float(v)
+        return fresh_series(self._pods, self._nodes, self._workloads, self.node_cost, self.shard.owns)
 
     def skipped_counts(self) -> dict[tuple[str, str], int]:
         """Objects this shard would serve that are left out, by (kind, reason); pods on
-        unknown nodes included."""
-        counts: dict[tuple[str, str], int] = {}
-        owns = self.shard.owns  # each shard counts its own objects, so shards sum to the whole
-        for key, (kind, reason) in self._skipped.items():
-            if owns(key):
-                counts[kind, reason] = counts.get((kind, reason), 0) + 1
-        for name, r in self._reserved.items():
-            if name not in self._nodes:
-                # Pods waiting on a node that was left out for its own error, or never seen.
-                reason = "node_invalid" if self._skipped.get(name, ("",))[0] == "Node" else "node_not_found"
-                orphans = sum(1 for key in r.pods if owns(key))
-                if orphans:
-                    counts["Pod", reason] = counts.get(("Pod", reason), 0) + orphans
-        return counts
+        unknown nodes included (each shard counts its own, so shards sum to the whole)."""
+        return self._left_out.counts(self.shard.owns, self._reserved, self._nodes)
 
     def info_families(self) -> Iterator[MetricFamily]:
         """Per-deployment families: pricing and build info, budgets, the engine's health."""
         return info_families(
-            self.pricing, self.skipped_counts(), self._skip_events, self._overcommitted,
+            self.pricing, self.skipped_counts(), self._left_out.events, self._overcommitted,
             lambda: self.confirmed() if self.confirmed is not None else self.last_update,
         )
 
@@ -597,14 +492,7 @@ class CostState:
 
     def tail(self, extra: Iterable[MetricFamily] = (), started: float | None = None) -> bytes:
         """The small families rendered per scrape; the scrape duration counts from `started`."""
-        parts = [render_family(f) for f in self.info_families()]
-        parts.extend(render_family(f) for f in extra)
-        elapsed = time.perf_counter() - started if started is not None else 0.0
-        parts.append(render_family(MetricFamily(
-            "gpucost_scrape_duration_seconds", "gauge", "Seconds spent building this exposition.",
-            [((), elapsed)],
-        )))
-        return "".join(parts).encode()
+        return scrape_tail(self.info_families(), extra, started)
 
     def render_bytes(self, extra: Iterable[MetricFamily] = ()) -> bytes:
         """The whole exposition: per-object families, then info and self-metrics."""

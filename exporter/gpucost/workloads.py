@@ -59,17 +59,24 @@ class Workloads:
         self._groups: dict[GroupKey, PodGroup] = {}
         self._groups_by_ns: dict[str, dict[GroupKey, PodGroup]] = {}
         self._groups_by_owner: dict[str, dict[GroupKey, PodGroup]] = {}
+        #: The group the last pod joined: a list returns a controller's pods one after another
+        #: (by namespace and name), so most pods of a sync find their group by comparing its
+        #: labels, without hashing them. Always a group in the indexes (or None).
+        self._last: PodGroup | None = None
 
     # --- pods --------------------------------------------------------------------------------
 
     def join(self, key: str, group_key: GroupKey) -> PodGroup:
         """Add a pod to the group of these labels (made on the group's first pod)."""
-        group = self._groups.get(group_key)
-        if group is None:
-            group = self._groups[group_key] = group_of(group_key)
-            self._groups_by_ns.setdefault(group.namespace, {})[group_key] = group
-            if group.owner_uid:
-                self._groups_by_owner.setdefault(group.owner_uid, {})[group_key] = group
+        group = self._last
+        if group is None or group.key != group_key:
+            group = self._groups.get(group_key)
+            if group is None:
+                group = self._groups[group_key] = group_of(group_key)
+                self._groups_by_ns.setdefault(group.namespace, {})[group_key] = group
+                if group.owner_uid:
+                    self._groups_by_owner.setdefault(group.owner_uid, {})[group_key] = group
+            self._last = group
         group.pods[key] = None
         return group
 
@@ -78,6 +85,8 @@ class Workloads:
         group.pods.pop(key, None)
         if not group.pods and self._groups.get(group.key) is group:
             del self._groups[group.key]
+            if self._last is group:
+                self._last = None
             _index_remove(self._groups_by_ns, group.namespace, group.key)
             if group.owner_uid:
                 _index_remove(self._groups_by_owner, group.owner_uid, group.key)
@@ -137,13 +146,12 @@ class Workloads:
         text = group.text
         if text is None:
             kind, name = self.workload(group)
-            text = group.text = (
-                f',owner_kind="{escape_label_value(kind)}",owner_name="{escape_label_value(name)}"'
-                + "".join(
-                    f',{label}="{escape_label_value(v)}"'
-                    for label, v in zip(self.dim_names, self.dim_values(group), strict=True)
-                )
-            )
+            text = f',owner_kind="{escape_label_value(kind)}",owner_name="{escape_label_value(name)}"'
+            if self.dims:  # dim_values, inline: one group in ten pods renders here in a sync
+                ns_labels = self.ns_labels.get(group.namespace) or {}
+                for (label, keys), v in zip(self.dims, group.dims, strict=True):
+                    text += f',{label}="{escape_label_value(v or first_label(ns_labels, keys))}"'
+            group.text = text
         return text
 
 
