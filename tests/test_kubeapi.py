@@ -16,11 +16,11 @@ import pytest
 from gpucost import objects
 from gpucost.exposition import render_family
 from gpucost.kubeapi import (
-    ClusterWatcher,
     KubeConfigError,
     WatchSettings,
     load_configuration,
 )
+from gpucost.kubewatch import ClusterWatcher
 
 from kubeapi_fake import FakeKubeAPI, namespace, node, owned, pod, write_kubeconfig
 

@@ -24,7 +24,8 @@ from .state import CostState, Shard
 from .webconfig import WebGuard
 
 if TYPE_CHECKING:  # the kubernetes package is slow to import; --once and --demo never need it
-    from .kubeapi import ClusterWatcher, WatchSettings
+    from .kubeapi import WatchSettings
+    from .kubewatch import ClusterWatcher
 
 log = logging.getLogger("gpucost")
 
@@ -224,7 +225,8 @@ def live_source(
 ) -> tuple[ClusterWatcher, list[Coroutine[Any, Any, None]]]:
     """Wire the Kubernetes watch into the state: the watcher (readiness, self-metrics) and the
     coroutines to run (the watches; a flush loop that keeps rendered series current)."""
-    from .kubeapi import ClusterWatcher, WatchSettings  # noqa: F811 - the runtime import
+    from .kubeapi import WatchSettings  # noqa: F811 - the runtime import
+    from .kubewatch import ClusterWatcher  # noqa: F811
 
     watcher = ClusterWatcher(state, config, node_name=node_name, settings=settings or WatchSettings())
     state.confirmed = lambda: min((w.last_sync for w in watcher.stats().values()), default=0.0)
