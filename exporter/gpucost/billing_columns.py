@@ -316,7 +316,7 @@ def groups(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[
         return None
     bounds = []
     for col in (c.start, c.end):
-        if table.has_quote(col):
+        if col != c.start and table.has_quote(col):  # the start's quotes: days_of, above
             return None
         values, inverse = distinct(table.raw(col)[rows])
         try:

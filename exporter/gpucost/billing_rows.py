@@ -131,6 +131,9 @@ class Columns:
                 col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
                                      "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType", "SkuMeter",
                                      "x_SkuDetails"))
+        #: Whether rows can name an instance type at all (GCP's export has none of these
+        #: columns): without them no row is asked for one.
+        self.names_types = any(i is not None for i in (self.usage, self.meter, self.details))
 
     def columnar(self, module: ModuleType) -> billing_columns.Columns:
         """The same offsets for billing_columns.groups."""
@@ -259,7 +262,7 @@ class Rows:
             if metered:
                 d.hourly_qty += qty
                 d.metered = True
-            if not d.instance_type:
+            if not d.instance_type and c.names_types:
                 untyped[i] = d
         self.last_day = last_day
         if untyped:
@@ -337,7 +340,7 @@ class Rows:
             d = _take_day(r, day, start, end, c, row)
             if day > last_day:
                 last_day = day
-            if not d.instance_type:
+            if not d.instance_type and c.names_types:
                 d.instance_type = _instance_type(row, c.usage, c.meter, _details(text[2]))
             d.cost += cost
             if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
