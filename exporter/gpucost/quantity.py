@@ -78,10 +78,12 @@ def _parse_text(text: str) -> int:
     return -nano if m.group("sign") == "-" else nano
 
 
-def parse_quantity(value: str | float) -> int:
+def parse_quantity(value: object) -> int:
     """Parse a quantity (text or bare JSON number) into nano-units, exactly as Kubernetes does.
 
-    Raises QuantityError for anything Kubernetes would reject.
+    Raises QuantityError for anything Kubernetes would reject, and for anything else a broken
+    object may hold there (null, a list, a map): callers pass the decoded JSON value as it is,
+    so the parameter is `object`, not the types a valid quantity has.
     """
     if isinstance(value, str):
         return _parse_text(value)

@@ -7,6 +7,7 @@ here so that `state` keeps the bookkeeping of sums and dirty sets.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Union
 
 from .objects import Controller, Namespace, Node, Pod, ResourceClaim, ResourceSlice
@@ -24,7 +25,12 @@ def _forget(key: str) -> None:
 
 
 class Relist:
-    """One streamed full list of a kind into a CostState (see CostState.relist)."""
+    """One streamed full list of a kind into a CostState (see CostState.relist).
+
+    `add(obj)` applies one object. It is an attribute holding the kind's function, not a method:
+    the hot kinds (pods, ReplicaSets, Jobs) get a function with nothing to dispatch per object."""
+
+    add: Callable[[Sink], None]
 
     def __init__(self, state: CostState, kind: str) -> None:
         self._state = state
@@ -38,12 +44,12 @@ class Relist:
         if kind == "Pod":  # the hot path of a sync: no dispatch per pod
             upsert = state._upsert_pod
             if self._first:
-                self.add = upsert  # type: ignore[method-assign,assignment]
+                self.add = upsert  # type: ignore[assignment]
             else:
                 def add_pod(pod: Pod) -> None:
                     seen(upsert(pod))
 
-                self.add = add_pod  # type: ignore[method-assign,assignment]
+                self.add = add_pod  # type: ignore[assignment]
         elif kind in CONTROLLER_KINDS:  # tens of thousands of ReplicaSets: the key once, no dispatch
             key_of, upsert_controller = state._key, state._workloads.upsert_controller
 
@@ -54,9 +60,11 @@ class Relist:
                 if relabelled:
                     state._dirty_pods |= relabelled
 
-            self.add = add_controller  # type: ignore[method-assign,assignment]
+            self.add = add_controller  # type: ignore[assignment]
+        else:
+            self.add = self._add_any
 
-    def add(self, obj: Sink) -> None:
+    def _add_any(self, obj: Sink) -> None:
         if not self._first:
             self._seen.add(self._state._key(self._kind, obj.metadata))
         self._state.upsert(self._kind, obj)
