@@ -14,7 +14,10 @@ RUN python -m venv /opt/gpucost
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
-RUN /opt/gpucost/bin/pip install .
+# Optional extras, e.g. --build-arg EXTRAS=parquet to read Parquet billing exports (pyarrow:
+# about 130 MB more in the image; docs/pricing.md).
+ARG EXTRAS=""
+RUN /opt/gpucost/bin/pip install ".${EXTRAS:+[$EXTRAS]}"
 
 # Run: the same base image (the venv's python links to its interpreter) and the venv. The demo
 # cluster is package data (gpucost/demo/), so `--demo` needs nothing else.

@@ -3,6 +3,7 @@ loaded as `--billing-export` loads it, against a cold sync of the same nodes in 
 
     python -m bench.billing                       # 5,000 nodes, 30 days, 30 pods a node
     python -m bench.billing --nodes 500 --days 7  # a quick look
+    python -m bench.billing --parquet             # also the same export as Parquet (pyarrow)
 
 Measures
 1. load: `billing.load_billing` of the export (gzip'd CSV, as AWS Data Exports deliver it),
@@ -10,6 +11,10 @@ Measures
    cold_sync) of the cluster whose nodes the export bills;
 2. memory: in a fresh process that only loads the export, the RSS the loaded prices keep
    (after load, garbage collected, minus before) and the peak RSS growth while loading.
+
+With --parquet the same rows are also written as Parquet, typed as AWS Data Exports type FOCUS
+(costs double, periods timestamp_milliseconds), in row groups of pyarrow's default size, and
+loaded and measured the same way (the pyarrow import is reported with the library's memory).
 
 The export has one row per node per hour in the AWS layout of tests/fixtures/focus (FOCUS 1.0
 columns and AWS's `x_UsageType`), plus a storage row per node per day that the loader must
@@ -29,7 +34,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gpucost import billing_rows
+from gpucost import billing, billing_rows
 from gpucost.billing import load_billing
 from gpucost.pricing import PricingConfig
 
@@ -94,13 +99,48 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def write_parquet(csv_gz: Path, out: Path) -> None:
+    """The gzip'd CSV export as Parquet, typed as AWS types its FOCUS columns, in row groups of
+    pyarrow's default size (1 Mi rows: about 8.7 days of 5,000 nodes), converted a row group at
+    a time."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    types = {c: pa.string() for c in COLUMNS}
+    types.update({c: pa.float64() for c in ("BilledCost", "EffectiveCost", "ListCost", "ConsumedQuantity")})
+    types.update({c: pa.timestamp("ms", tz="UTC") for c in ("ChargePeriodStart", "ChargePeriodEnd")})
+    reader = pacsv.open_csv(csv_gz, convert_options=pacsv.ConvertOptions(column_types=types))
+    group = 1 << 20
+    with pq.ParquetWriter(out, reader.schema) as writer:
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            if rows >= group:
+                writer.write_table(pa.Table.from_batches(pending), row_group_size=group)
+                pending, rows = [], 0
+        if pending:
+            writer.write_table(pa.Table.from_batches(pending), row_group_size=group)
+
+
 def memory_child(export: Path) -> None:
     """In this fresh process: import the column reader (numpy; the exporter imports it with the
-    first export it reads), then load the export; print the RSS the import took, the RSS the
-    prices keep and the peak growth while loading (bytes)."""
+    first export it reads; for a Parquet export pyarrow too, warmed by loading its first 100
+    rows), then load the export; print the RSS the libraries took, the RSS the prices keep and
+    the peak growth while loading (bytes)."""
     gc.collect()
     start = rss()
     billing_rows.columnar()
+    if export.suffix == ".parquet":  # pyarrow's import and first use: a small file's load
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with tempfile.TemporaryDirectory() as tmp:
+            first = next(pq.ParquetFile(export).iter_batches(batch_size=100))
+            pq.write_table(pa.Table.from_batches([first]), f"{tmp}/warm.parquet")
+            load_billing(Path(tmp) / "warm.parquet", "USD")
     gc.collect()
     before = rss()
     prices = load_billing(export, "USD")
@@ -121,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--pods-per-node", type=int, default=30)
     p.add_argument("--passes", type=int, default=3, help="best of this many loads and cold syncs")
+    p.add_argument("--parquet", action="store_true", help="also the same export as Parquet (needs pyarrow)")
     p.add_argument("--memory-child", metavar="EXPORT", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
@@ -131,32 +172,43 @@ def main(argv: list[str] | None = None) -> None:
     pages = run.list_pages(cluster)
     instances = node_instances(cluster)
     del cluster
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "focus-30d.csv.gz"
         rows = write_export(export, instances, args.days)
-        size = export.stat().st_size
-        library, kept, peak = memory(export)
-        first_load, prices = run.Timing.of(load_billing, export, "USD")
-        load = first_load
-        if args.passes > 1:
-            rest = run.best_of(args.passes - 1, load_billing, export, "USD")
-            load = run.Timing(min(load.wall, rest.wall), min(load.cpu, rest.cpu))
+        exports = [("gzip'd CSV", export)]
+        if args.parquet:
+            write_parquet(export, Path(tmp) / "focus-30d.parquet")
+            exports.append(("Parquet", Path(tmp) / "focus-30d.parquet"))
+        for label, path in exports:
+            results.append((label, path.stat().st_size, *measure(path, args.passes)))
 
-    matched = sum(1 for iid, _, _ in instances if prices.node_price(f"aws:///us-east-1a/{iid}") is not None)
     sync = run.best_of(args.passes, run.cold_sync, pages, PricingConfig())
     pods = args.nodes * args.pods_per_node
-    print(f"billing export: {args.nodes:,} nodes x {args.days} days hourly = {rows:,} rows, "
-          f"{size / 2**20:.1f} MiB gzip'd; {matched:,} nodes priced from it")
+    print(f"billing export: {args.nodes:,} nodes x {args.days} days hourly = {rows:,} rows")
     print("| measure | result | goal |")
     print("|---|---|---|")
     print(f"| cold sync ({args.nodes:,} nodes, {pods:,} pods) | {sync.wall * 1000:,.0f} ms "
           f"(CPU {sync.cpu * 1000:,.0f} ms) | reference |")
-    print(f"| load the export | {load.wall * 1000:,.0f} ms = {load.wall / sync.wall:.2f} x cold sync "
-          f"(CPU {load.cpu * 1000:,.0f} ms = {load.cpu / sync.cpu:.2f} x; {rows / load.wall:,.0f} rows/s) "
-          "| well under 1 x |")
-    print(f"| memory kept by the loaded prices | {kept / 2**20:.1f} MiB (and {library / 2**20:.1f} MiB for numpy, "
-          "imported with the first export) | little |")
-    print(f"| peak RSS growth while loading | {max(peak, 0) / 2**20:.1f} MiB | little |")
+    for label, size, load, (library, kept, peak), prices in results:
+        matched = sum(1 for iid, _, _ in instances if prices.node_price(f"aws:///us-east-1a/{iid}") is not None)
+        print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} nodes priced from it) | "
+              f"{load.wall * 1000:,.0f} ms = {load.wall / sync.wall:.2f} x cold sync "
+              f"(CPU {load.cpu * 1000:,.0f} ms = {load.cpu / sync.cpu:.2f} x; {rows / load.wall:,.0f} rows/s) "
+              "| well under 1 x |")
+        print(f"| memory kept by the loaded prices, {label} | {kept / 2**20:.1f} MiB (and {library / 2**20:.1f} MiB "
+              "for the libraries, imported with the first export) | little |")
+        print(f"| peak RSS growth while loading, {label} | {max(peak, 0) / 2**20:.1f} MiB | little |")
+
+
+def measure(export: Path, passes: int) -> tuple[run.Timing, tuple[int, int, int], billing.BillingPrices]:
+    """(the best load of `passes`, the memory child's figures, the prices)."""
+    figures = memory(export)
+    load, prices = run.Timing.of(load_billing, export, "USD")
+    if passes > 1:
+        rest = run.best_of(passes - 1, load_billing, export, "USD")
+        load = run.Timing(min(load.wall, rest.wall), min(load.cpu, rest.cpu))
+    return load, figures, prices
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ def test_directory_of_gzip_files(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "message"),
-    [("missing.csv", "cannot read billing export: no such file"), ("empty-dir", "no .csv or .csv.gz files")],
+    [("missing.csv", "cannot read billing export: no such file"), ("empty-dir", "no .csv, .csv.gz or .parquet files")],
 )
 def test_unusable_paths(tmp_path: Path, path: str, message: str) -> None:
     (tmp_path / "empty-dir").mkdir()

@@ -20,9 +20,8 @@ Only the window's rows are read: a first pass over the export finds, piece by pi
 ChargePeriodStart day (billing_chunks), the second parses just the pieces that reach into the
 window and, within them, passes over any row dated before it after looking at its date alone.
 So malformed rows are counted only among the window's rows. The reader streams: it keeps one
-small record per (resource, day) of the window, never the file or its rows. CSV and gzip'd CSV;
-a directory is read recursively. Parquet is not read (pyarrow would triple the image): export
-CSV.
+small record per (resource, day) of the window, never the file or its rows. CSV, gzip'd CSV
+and Parquet (billing_parquet, with the optional pyarrow); a directory is read recursively.
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
 
+from . import billing_parquet
 from .billing_chunks import (
     READ_ERRORS,
     DaySurvey,
@@ -54,6 +54,8 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, csv.Error)
 
 COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
 DEFAULT_WINDOW_DAYS = 7
+#: What a directory of exports is read for (a file given by name is read whatever its name).
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
 @dataclass(frozen=True)
 class ResourcePrice:
     """One billed resource: its effective price ($ per hour) over `hours` billed hours."""
@@ -110,12 +112,12 @@ def resource_key(provider_id: str) -> str:
 
 
 def export_files(path: str | Path) -> list[Path]:
-    """The CSV and gzip'd CSV files of an export: the file itself, or a directory's, sorted."""
+    """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's, sorted."""
     p = Path(path)
     if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith((".csv", ".csv.gz")))
+        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES))
         if not files:
-            raise BillingError(f"{p}: no .csv or .csv.gz files in the billing export directory")
+            raise BillingError(f"{p}: no .csv, .csv.gz or .parquet files in the billing export directory")
         return files
     if not p.is_file():
         raise BillingError(f"{p}: cannot read billing export: no such file or directory")
@@ -170,7 +172,10 @@ def load_billing(
 
 
 def _survey(f: Path, cost_column: str) -> Survey | None:
-    """Each piece's latest start day; None for a file read as one stream (UTF-16, say)."""
+    """Each piece's (or Parquet row group's) latest start day; None for a file read as one
+    stream (UTF-16, say)."""
+    if billing_parquet.is_parquet(f):
+        return billing_parquet.survey(f, cost_column)
     try:
         with open_binary(f) as raw:
             it = pieces(raw)
@@ -190,7 +195,9 @@ def _survey(f: Path, cost_column: str) -> Survey | None:
 def _read(files: list[Path], surveys: list[Survey | None], rows: Rows) -> Rows:
     for f, survey in zip(files, surveys, strict=True):
         try:
-            if survey is None:
+            if billing_parquet.is_parquet(f):
+                billing_parquet.add(f, rows, survey or [])
+            elif survey is None:
                 with _open(f) as stream:
                     reader = csv.reader(stream)
                     header = next(reader, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
@@ -199,36 +199,31 @@ class Rows:
             return
         header, data = split_header(first)
         columns = Columns(f, header, self.cost_column)
-        fast = self._columnar
-        offsets = columns.columnar(fast) if fast is not None else None
-        floor, currency = self.floor, self.currency
-
-        def prepare(item: tuple[int, bytes]) -> tuple[
-                bytes, int, billing_columns.Table | None, billing_columns.Groups | None]:
-            """(piece, its records, its table and groups or None); records -1: not in the window."""
-            i, piece = item
+        floor, line = self.floor, 1
+        for i, piece in enumerate(chain((data,), it)):
             if i >= len(survey) or len(piece) != survey[i][0]:
                 raise BillingError(f"{f}: the billing export changed while it was read")
             _, lines, day = survey[i]
             if day is not None and day < floor:
-                return piece, lines, None, None
-            if fast is None or (table := fast.Table.of(piece, columns.width)) is None:
-                return piece, -1, None, None
-            if not piece.isascii():
-                piece.decode("utf-8")  # as the row-by-row reader would: not UTF-8 is an error
-            return piece, -1, table, fast.groups(table, offsets, floor, currency, epoch)
-
-        line = 1
-        for piece, lines, table, groups in map(prepare, enumerate(chain((data,), it))):
-            if lines >= 0:
                 line += lines
                 self.count += lines
-            elif groups is not None and table is not None and offsets is not None and fast is not None:
-                self._merge(columns, offsets, table, groups, fast)
-                line += table.n
-                self.count += table.n
             else:
-                line = self.add(f, columns, records(piece), line)
+                line = self.add_piece(f, columns, piece, line)
+
+    def add_piece(self, f: Path, columns: Columns, piece: bytes, line: int) -> int:
+        """Take in a piece of CSV records (whole records, no header), the first on `line` + 1,
+        column by column where billing_columns can read it, else row by row; the last line."""
+        fast = self._columnar
+        if fast is not None and (table := fast.Table.of(piece, columns.width)) is not None:
+            if not piece.isascii():
+                piece.decode("utf-8")  # as the row-by-row reader would: not UTF-8 is an error
+            offsets = columns.columnar(fast)
+            groups = fast.groups(table, offsets, self.floor, self.currency, epoch)
+            if groups is not None:
+                self._merge(columns, offsets, table, groups, fast)
+                self.count += table.n
+                return line + table.n
+        return self.add(f, columns, records(piece), line)
 
     def _merge(self, c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
                g: billing_columns.Groups, fast: ModuleType) -> None:
@@ -282,7 +277,7 @@ class Rows:
             details = fast.text(offsets, g.texts[text_of[i]])[2]
             d.instance_type = _instance_type(fast.Record(table, row), c.usage, c.meter, _details(details))
 
-    def add(self, f: Path, c: Columns, reader: Iterable[list[str]], line: int) -> int:
+    def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
         line read."""
         floor, currency, skipped, resources, by_text, foreign = self.floor, self.currency, self.skipped, \

@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="SECONDS", help="how often to re-read the NVML inventory (default 60)")
     p.add_argument("--pricing-file", metavar="PATH", help="pricing config (YAML); built-in list prices without it")
     p.add_argument("--billing-export", metavar="PATH",
-                   help="FOCUS billing export (CSV or .csv.gz file, or a directory of them): nodes are priced "
+                   help="FOCUS billing export (a .csv, .csv.gz or .parquet file, or a directory of them; Parquet needs "
+                        "the parquet extra): nodes are priced "
                         "at what the bill says they cost")
     p.add_argument("--billing.window-days", dest="billing_window_days", type=float, default=DEFAULT_WINDOW_DAYS,
                    metavar="DAYS", help=f"trailing window of the export to price from (default {DEFAULT_WINDOW_DAYS})")
