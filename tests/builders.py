@@ -9,7 +9,8 @@ import msgspec
 import pytest
 
 from gpucost.objects import KINDS
-from gpucost.pricing import PricingConfig, parse_pricing
+from gpucost.pricing import PricingConfig
+from gpucost.pricing_file import parse_pricing
 from gpucost.state import CostState, Shard
 
 _uids = itertools.count(1)

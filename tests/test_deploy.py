@@ -27,7 +27,7 @@ import yaml
 
 from gpucost import __version__
 from gpucost.cli import DEFAULT_LISTEN, UsageError, _check, build_parser
-from gpucost.pricing import load_pricing
+from gpucost.pricing_file import load_pricing
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"

@@ -324,7 +324,8 @@ def test_costed_gpus_never_exceed_the_authoritative_count(case: tuple[dict[str, 
 
 
 def test_pricing_file_keys_naming_one_model_twice_are_an_error() -> None:
-    from gpucost.pricing import PricingError, parse_pricing
+    from gpucost.pricing import PricingError
+    from gpucost.pricing_file import parse_pricing
 
     with pytest.raises(PricingError, match=r"p.yaml:3: gpu_models.Tesla-T4: names the same GPU model as 'nvidia-tesla-t4' \(NVIDIA-T4\)"):
         parse_pricing("gpu_models:\n  nvidia-tesla-t4: 0.4\n  Tesla-T4: 0.5\n", "p.yaml")

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from gpucost.pricing import PricingConfig, parse_pricing
+from gpucost.pricing import PricingConfig
+from gpucost.pricing_file import parse_pricing
 from gpucost.state import CostState
 
 from builders import assert_gpu_conserved, container, engine, exact, node, pod, pod_key
@@ -251,7 +252,7 @@ def test_nvml_inventory_wins_over_labels() -> None:
 def test_nvml_fake_machine_drives_pricing_and_falls_back_on_errors(caplog: pytest.LogCaptureFixture) -> None:
     # The real inventory code reads a fake HGX H100 (8 GPUs). Labels claim 2 A100s; NVML wins.
     from gpucost.cli import NodeInventory
-    from gpucost.nvml import NvmlSource
+    from gpucost.nvml_source import NvmlSource
 
     import fake_nvml
     from builders import decode

@@ -18,7 +18,7 @@ MAX_GROWTH_KIB = 64 * 1024
 
 CHILD = r"""
 import json, resource, sys, time
-from gpucost.pricing import load_pricing
+from gpucost.pricing_file import load_pricing
 from gpucost.snapshot import load_snapshot
 from gpucost.webconfig import load_web_config
 
@@ -81,7 +81,7 @@ def test_an_alias_bomb_is_refused_without_growing_the_process(
 
 def test_aliases_within_the_allowance_still_load(tmp_path: Path) -> None:
     # Anchors and merge keys are ordinary YAML: a shared price block used by two rules.
-    from gpucost.pricing import load_pricing
+    from gpucost.pricing_file import load_pricing
 
     path = tmp_path / "pricing.yaml"
     path.write_text("nodes:\n- match: {name: a-*}\n  hourly: &p 2.5\n- match: {name: b-*}\n  hourly: *p\n")

@@ -261,7 +261,8 @@ def test_a_hostile_web_config_reload_keeps_the_config_in_force(tmp_path: Path) -
     'gpu_models:\n  "a\\tb\\u0007": cheap\n',
 ])
 def test_config_errors_stay_on_one_line(text: str) -> None:
-    from gpucost.pricing import PricingError, parse_pricing
+    from gpucost.pricing import PricingError
+    from gpucost.pricing_file import parse_pricing
 
     with pytest.raises(PricingError) as err:
         parse_pricing(text, "p.yaml")

@@ -22,7 +22,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gpucost.pricing import PricingError, load_pricing, parse_pricing
+from gpucost.pricing import PricingError
+from gpucost.pricing_file import load_pricing, parse_pricing
 from gpucost.snapshot import SnapshotError, load_snapshot
 from gpucost.webconfig import WebConfigError, load_web_config, parse_web_config
 

@@ -12,7 +12,8 @@ import pytest
 from expositions import assert_unique_series
 
 from gpucost.cli import apply_snapshot
-from gpucost.pricing import PricingConfig, parse_pricing
+from gpucost.pricing import PricingConfig
+from gpucost.pricing_file import parse_pricing
 from gpucost.snapshot import load_snapshot
 from gpucost.state import CostState
 

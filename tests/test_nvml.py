@@ -14,7 +14,6 @@ from gpucost.nvml import (
     GpuDevice,
     Inventory,
     MigSliceUsage,
-    NvmlSource,
     NvmlUnavailable,
     gfd_model_label,
     mig_profile_name,
@@ -22,6 +21,7 @@ from gpucost.nvml import (
     physical_gpus_and_model,
     read_inventory,
 )
+from gpucost.nvml_source import NvmlSource
 
 import fake_nvml as fake
 

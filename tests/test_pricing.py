@@ -12,10 +12,9 @@ from gpucost.pricing import (
     NodeFacts,
     PricingConfig,
     PricingError,
-    load_pricing,
-    parse_pricing,
     resolve_node_price,
 )
+from gpucost.pricing_file import load_pricing, parse_pricing
 
 EXAMPLE = """\
 currency: USD

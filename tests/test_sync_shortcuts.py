@@ -16,7 +16,7 @@ import pytest
 import gpucost.nodeinfo
 from gpucost import exposition
 from gpucost.platforms import GPU_LABEL_KEYS, GPU_LABEL_PREFIXES, gpu_label_items, read_gpu_labels
-from gpucost.pricing import parse_pricing
+from gpucost.pricing_file import parse_pricing
 
 from builders import container, controller, decode, engine, exact, namespace, node, pod
 from platform_nodes import (

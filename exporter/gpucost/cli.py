@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import __version__, logs
 from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS
 from .configfile import ConfigError
-from .nvml import NvmlSource, physical_gpus_and_model
+from .nvml import physical_gpus_and_model
+from .nvml_source import NvmlSource
 from .reload import PricingSource
 from .server import Exporter, parse_listen_address, serve
 from .snapshot import Snapshot, SnapshotError, load_snapshot

@@ -20,7 +20,8 @@ from typing import Protocol
 from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS, BillingPrices, export_files, load_billing
 from .configfile import ConfigError
 from .exposition import MetricFamily
-from .pricing import PricingConfig, load_pricing
+from .pricing import PricingConfig
+from .pricing_file import load_pricing
 
 log = logging.getLogger("gpucost.reload")
 
