@@ -25,6 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_billing_columns import export_text, load, row_strategy, same
 
 from gpucost import billing_parquet
 from gpucost.billing import BillingError, load_billing
@@ -236,3 +239,27 @@ def test_without_pyarrow_the_error_says_what_to_install(aws: Path, monkeypatch: 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     with pytest.raises(BillingError, match=r"needs pyarrow: pip install 'gpucost\[parquet\]'"):
         billing_parquet.survey(aws, "EffectiveCost")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(row_strategy, min_size=1, max_size=60), group=st.sampled_from([1, 7, 1000]),
+       batch=st.sampled_from([1, 3, 10_000]), typed=st.booleans())
+def test_parquet_and_csv_exports_of_the_same_rows_price_alike(
+        tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+        rows: list[dict[str, object]], group: int, batch: int, typed: bool) -> None:
+    """Random exports (tests/test_billing_columns.py's rows: malformed costs, periods and
+    quantities, other currencies, corrections, quotes, commas and line breaks in fields) as CSV
+    and as Parquet, in row groups and batches of several sizes, all-string or typed as AWS
+    types them: the same prices, facts, skipped rows and errors."""
+    d = tmp_path_factory.mktemp("export")
+    csv_path = d / "bill.csv"
+    csv_path.write_bytes(export_text(rows, crlf=False).encode())
+    parquet_path = to_parquet(csv_path, d / "bill.parquet", typed=typed, rows_per_group=group)
+    monkeypatch.setattr(billing_parquet, "BATCH_ROWS", batch)
+    from_csv, from_parquet = load(csv_path, True, monkeypatch), load(parquet_path, True, monkeypatch)
+    # Typed, a column holds no malformed number: what was one ("n/a", "x") is null there, and
+    # a null cost is malformed too, so the counts agree.
+    if isinstance(from_csv, str) and isinstance(from_parquet, str):
+        assert from_parquet == from_csv.replace(str(csv_path), str(parquet_path))
+        return
+    same(from_parquet, from_csv)
