@@ -54,8 +54,11 @@ _STREAM_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, csv.Error)
 
 COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
 DEFAULT_WINDOW_DAYS = 7
-#: What a directory of exports is read for (a file given by name is read whatever its name).
+#: What a directory of exports is read for. A file given by name is read as Parquet when its
+#: name ends in .parquet, else as CSV (gzip'd when it ends in .gz).
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
 @dataclass(frozen=True)
 class ResourcePrice:
     """One billed resource: its effective price ($ per hour) over `hours` billed hours."""
@@ -112,7 +115,8 @@ def resource_key(provider_id: str) -> str:
 
 
 def export_files(path: str | Path) -> list[Path]:
-    """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's, sorted."""
+    """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's,
+    sorted."""
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES))
