@@ -1,17 +1,21 @@
 """Reload without a restart, against the real command line in live mode (fake API server):
 a valid change of the pricing file re-prices every node, an invalid one keeps the old prices
-and says so on /metrics, SIGHUP reloads, a billing export is picked up, and no watch restarts.
+and says so on /metrics, SIGHUP reloads, a billing export (CSV, or a directory of Parquet) is
+picked up, and no watch restarts.
 
 Base cluster and prices: tests/test_live.py (cpu 0.04 $/core-h, memory 0.005 $/GiB-h, GPU 2.00).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from test_live import PRICING, Live, Scrape, api, approx, base_cluster, cli_exporter, kubeconfig
 
 from kubeapi_fake import FakeKubeAPI
@@ -119,3 +123,45 @@ async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: P
         export.write_text(FOCUS_HEADER.replace("BillingCurrency", "Currency") + focus_rows(99.0))
         s = await live.until(lambda s: reloaded(s) == 0)
         assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+
+
+def write_parquet(path: Path, csv_text: str) -> None:
+    """The CSV as Parquet, columns typed as pyarrow infers them (times as timestamp[s, UTC],
+    costs double), written beside and renamed into place as an export delivery would be."""
+
+
+    tmp = path.with_suffix(".tmp")
+    pq.write_table(pacsv.read_csv(io.BytesIO(csv_text.encode())), tmp)
+    os.replace(tmp, path)
+
+
+async def test_parquet_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+    """The same as above with the export a directory holding a Parquet file: read, re-read
+    when it changes, and a damaged file keeps the prices in effect."""
+    base_cluster(api)
+    node = api.objects("nodes")["", "gpu-1"]
+    node["spec"] = {"providerID": "aws:///us-east-1a/i-0gpu1"}
+    api.update(node)
+    pricing = tmp_path / "pricing.yaml"
+    pricing.write_text(PRICING)
+    export = tmp_path / "export"
+    export.mkdir()
+    part = export / "part-0.parquet"
+    write_parquet(part, FOCUS_HEADER + focus_rows(20.0))
+    async with exporter(kubeconfig, pricing, tmp_path / "exporter.log", "--billing-export", str(export)) as (live, _):
+        s = await live.until(lambda s: s.value("gpucost_node_info", node="gpu-1", price_source="billing") == 1)
+        # 20 $/h split by the weights 1.28 (cpu), 1.28 (memory), 8 (gpu) of 10.56
+        assert s.node_costs("gpu-1") == approx({"cpu": 20 * 1.28 / 10.56, "memory": 20 * 1.28 / 10.56,
+                                                "gpu": 20 * 8 / 10.56})
+        assert s.value("gpucost_pricing_info", billing_window_start="2026-11-14", billing_window_end="2026-11-20",
+                       billing_cost_column="EffectiveCost", currency="USD") == 1
+
+        write_parquet(part, FOCUS_HEADER + focus_rows(10.56))
+        s = await live.until(lambda s: s.node_costs("gpu-1").get("gpu") == approx(8.0))
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+        assert reloaded(s) == 1
+
+        part.write_bytes(part.read_bytes()[:100])  # a delivery cut short
+        s = await live.until(lambda s: reloaded(s) == 0)
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+    assert "part-0.parquet: cannot read billing export" in (tmp_path / "exporter.log").read_text()
