@@ -128,8 +128,6 @@ async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: P
 def write_parquet(path: Path, csv_text: str) -> None:
     """The CSV as Parquet, columns typed as pyarrow infers them (times as timestamp[s, UTC],
     costs double), written beside and renamed into place as an export delivery would be."""
-
-
     tmp = path.with_suffix(".tmp")
     pq.write_table(pacsv.read_csv(io.BytesIO(csv_text.encode())), tmp)
     os.replace(tmp, path)
