@@ -324,3 +324,62 @@ def test_another_currency_before_the_window_is_not_refused(tmp_path: Path, piece
     path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)) + day_row(2).replace(",USD,", ",EUR,") + eur)
     with pytest.raises(BillingError, match=r"bill\.csv:13: BillingCurrency: the export is billed in EUR"):
         load_billing(path, "USD")
+
+
+# AWS Data Exports deliver each billing period into its own partition folder,
+# `<export>/data/BILLING_PERIOD=YYYY-MM/` (docs.aws.amazon.com/cur/latest/userguide/
+# dataexports-export-delivery.html), holding that period's charges only.
+PERIOD_HEADER = ("BilledCost,BillingCurrency,ChargeCategory,ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,"
+                 "ConsumedUnit,EffectiveCost,PricingCategory,RegionId,ResourceId,ServiceCategory,x_UsageType\n")
+
+
+def period_row(cost: float, start: str, end: str, service: str = "Compute", resource: str = "i-0aaa") -> str:
+    return f"{cost},USD,Usage,{end},{start},1,Hrs,{cost},Standard,us-east-1,{resource},{service},BoxUsage:p5.48xlarge\n"
+
+
+def periods(tmp_path: Path, october: str | bytes, november: str) -> Path:
+    data = tmp_path / "my-export" / "data"
+    (data / "BILLING_PERIOD=2026-10").mkdir(parents=True)
+    (data / "BILLING_PERIOD=2026-11").mkdir(parents=True)
+    part = data / "BILLING_PERIOD=2026-10" / "my-export-00001.csv.gz"
+    part.write_bytes(october if isinstance(october, bytes) else gzip.compress(october.encode()))
+    (data / "BILLING_PERIOD=2026-11" / "my-export-00001.csv.gz").write_bytes(gzip.compress(november.encode()))
+    return tmp_path / "my-export"
+
+
+def test_a_billing_period_that_ends_before_the_window_is_not_read(tmp_path: Path) -> None:
+    # October's file is not even gzip: read, it would refuse the export.
+    export = periods(tmp_path, b"not a gzip file", (FOCUS / "aws-focus-1.0.csv").read_text())
+    shutil.copy(FOCUS / "gcp-focus.csv", export / "outside-any-period.csv")  # always read
+    b = load_billing(export, "USD")
+    assert (b.window_start, b.window_end) == ("2026-11-14", "2026-11-20")
+    assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(39.84896)  # as from the file alone
+    assert b.resources["gke-ml-a2-pool-1"].hourly == approx(3.67339)
+    assert billing.period_end(export / "data" / "BILLING_PERIOD=2026-12" / "x.csv") == "2027-01-01"
+    assert billing.period_end(export / "BILLING_PERIOD=2026-13" / "x.csv") is None
+    assert billing.period_end(export / "outside-any-period.csv") is None
+
+
+def test_a_window_reaching_into_the_previous_billing_period(tmp_path: Path) -> None:
+    october = PERIOD_HEADER + period_row(10.0, "2026-10-30T00:00:00Z", "2026-10-30T01:00:00Z")
+    november = PERIOD_HEADER + period_row(20.0, "2026-11-02T00:00:00Z", "2026-11-02T01:00:00Z")
+    export = periods(tmp_path, october, november)
+    # 7 days ending 11-02 start on 10-27: both hours, (10 + 20) $ over 2 metered Hrs.
+    b = load_billing(export, "USD")
+    assert (b.window_start, b.resources["i-0aaa"].hourly) == ("2026-10-27", approx(15.0))
+    # 2 days start on 11-01, when October's period has ended: November's hour alone.
+    b = load_billing(export, "USD", window_days=2)
+    assert (b.window_start, b.resources["i-0aaa"].hourly, b.rows) == ("2026-11-01", approx(20.0), 1)
+
+
+def test_the_window_moves_into_an_older_period_when_the_latest_day_has_no_compute_row(tmp_path: Path) -> None:
+    # November's latest row is storage on 11-20, so the first read's window (11-14..11-20)
+    # leaves October out; its latest compute row is of 11-02, so the window is 10-27..11-02
+    # and October's hour counts after all.
+    october = PERIOD_HEADER + period_row(10.0, "2026-10-30T00:00:00Z", "2026-10-30T01:00:00Z")
+    november = PERIOD_HEADER + period_row(20.0, "2026-11-02T00:00:00Z", "2026-11-02T01:00:00Z") + period_row(
+        0.5, "2026-11-20T00:00:00Z", "2026-11-20T01:00:00Z", service="Storage", resource="vol-0aaa")
+    b = load_billing(periods(tmp_path, october, november), "USD")
+    assert (b.window_start, b.window_end) == ("2026-10-27", "2026-11-02")
+    assert b.resources["i-0aaa"].hourly == approx(15.0)
+    assert "vol-0aaa" not in b.resources

@@ -21,7 +21,9 @@ ChargePeriodStart day (billing_chunks), the second parses just the pieces that r
 window and, within them, passes over any row dated before it after looking at its date alone.
 So malformed rows are counted only among the window's rows. The reader streams: it keeps one
 small record per (resource, day) of the window, never the file or its rows. CSV, gzip'd CSV
-and Parquet (billing_parquet, with the optional pyarrow); a directory is read recursively.
+and Parquet (billing_parquet, with the optional pyarrow); a directory is read recursively, except
+the files of AWS billing-period folders (`BILLING_PERIOD=YYYY-MM`) whose period ends before the
+window (`period_end`).
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ import gzip
 import io
 import logging
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from itertools import chain
+from operator import eq
 from pathlib import Path
 
 from . import billing_parquet
@@ -165,14 +170,52 @@ def load_billing(
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
     files = export_files(path)
-    surveys = [_survey(f, cost_column) for f in files]
-    latest = max((day for s in surveys if s is not None for _, _, day in s if day), default="")
-    floor = _window_start(latest, window_days) if latest else None
+    ends = {f: period_end(f) for f in files}
+    surveys: dict[Path, Survey | None] = {}  # the files read; the others hold no window rows
+
+    def survey(wanted: Callable[[str | None], bool]) -> None:
+        """Survey the files not surveyed yet whose period's end (None: no period) is wanted."""
+        for f in files:
+            if f not in surveys and wanted(ends[f]):
+                surveys[f] = _survey(f, cost_column)
+
+    def start(day: str) -> str | None:
+        return _window_start(day, window_days) if day else None
+
+    def latest() -> str:
+        return max((day for s in surveys.values() if s is not None for _, _, day in s if day), default="")
+
+    survey(lambda end: end is None)  # every file outside a billing period's folder
+    for period in sorted({e for e in ends.values() if e}, reverse=True):  # the newest periods
+        bound = start(latest())
+        if bound is not None and period <= bound:
+            break  # this period, and every older one, ends before the window
+        survey(partial(eq, period))
+    floor = start(latest())
     rows = _read(files, surveys, Rows(currency, cost_column, floor))
-    first = _window_start(rows.last_day, window_days) if rows.last_day else None
+    first = start(rows.last_day)
     if first != floor:
+        # An older period the window reaches after all (its latest day had no compute row).
+        survey(lambda end: first is None or end is None or end > first)
         rows = _read(files, surveys, Rows(currency, cost_column, first))
     return _price(str(path), currency, cost_column, window_days, rows)
+
+
+_PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)")
+
+
+def period_end(f: Path) -> str | None:
+    """The first day after the billing period whose AWS Data Exports partition folder holds the
+    file (`.../data/BILLING_PERIOD=2026-10/x.csv.gz` -> "2026-11-01"); None outside one. AWS
+    delivers a period's charges, and only those, into its partition (docs.aws.amazon.com/cur/
+    latest/userguide/dataexports-export-delivery.html), so a period that ends before the window
+    need not be read at all: a year of exports costs no more to load than its last month."""
+    m = _PERIOD.search(f.as_posix())
+    if m is None or not 1 <= int(m[2]) <= 12:
+        return None
+    year, month = int(m[1]), int(m[2])
+    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return f"{year:04d}-{month:02d}-01"
 
 
 def _survey(f: Path, cost_column: str) -> Survey | None:
@@ -196,8 +239,12 @@ def _survey(f: Path, cost_column: str) -> Survey | None:
         raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
 
 
-def _read(files: list[Path], surveys: list[Survey | None], rows: Rows) -> Rows:
-    for f, survey in zip(files, surveys, strict=True):
+def _read(files: list[Path], surveys: dict[Path, Survey | None], rows: Rows) -> Rows:
+    """Read the surveyed files, in the export's order."""
+    for f in files:
+        if f not in surveys:
+            continue
+        survey = surveys[f]
         try:
             if billing_parquet.is_parquet(f):
                 billing_parquet.add(f, rows, survey or [])
