@@ -95,13 +95,20 @@ def focus_rows(hourly: float) -> str:
     )
 
 
-async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+def billed_cluster(api: FakeKubeAPI, tmp_path: Path) -> Path:
+    """The base cluster with gpu-1 as the EC2 instance i-0gpu1 of the billing rows; the
+    pricing file's path."""
     base_cluster(api)
     node = api.objects("nodes")["", "gpu-1"]
     node["spec"] = {"providerID": "aws:///us-east-1a/i-0gpu1"}
     api.update(node)
     pricing = tmp_path / "pricing.yaml"
     pricing.write_text(PRICING)
+    return pricing
+
+
+async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
+    pricing = billed_cluster(api, tmp_path)
     export = tmp_path / "focus.csv"
     export.write_text(FOCUS_HEADER + focus_rows(20.0))
     async with exporter(kubeconfig, pricing, tmp_path / "exporter.log", "--billing-export", str(export)) as (live, _):
@@ -136,12 +143,7 @@ def write_parquet(path: Path, csv_text: str) -> None:
 async def test_parquet_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> None:
     """The same as above with the export a directory holding a Parquet file: read, re-read
     when it changes, and a damaged file keeps the prices in effect."""
-    base_cluster(api)
-    node = api.objects("nodes")["", "gpu-1"]
-    node["spec"] = {"providerID": "aws:///us-east-1a/i-0gpu1"}
-    api.update(node)
-    pricing = tmp_path / "pricing.yaml"
-    pricing.write_text(PRICING)
+    pricing = billed_cluster(api, tmp_path)
     export = tmp_path / "export"
     export.mkdir()
     part = export / "part-0.parquet"
