@@ -134,13 +134,15 @@ class Columns:
         #: Whether rows can name an instance type at all (GCP's export has none of these
         #: columns): without them no row is asked for one.
         self.names_types = any(i is not None for i in (self.usage, self.meter, self.details))
+        self._offsets: billing_columns.Columns | None = None
 
     def columnar(self, module: ModuleType) -> billing_columns.Columns:
-        """The same offsets for billing_columns.groups."""
-        columns: billing_columns.Columns = module.Columns(
-            self.id, self.category, self.start, self.end, self.currency, self.cost, self.charge_class, self.service,
-            self.quantity, self.unit, self.name, self.details, _hour_unit)
-        return columns
+        """The same offsets for billing_columns.groups (made once a file)."""
+        if self._offsets is None:
+            self._offsets = module.Columns(
+                self.id, self.category, self.start, self.end, self.currency, self.cost, self.charge_class,
+                self.service, self.quantity, self.unit, self.name, self.details, _hour_unit)
+        return self._offsets
 
 
 def _hour_unit(unit: str) -> bool:
