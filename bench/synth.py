@@ -2973,7 +2973,7 @@ def _gpu_workloads(b: _Builder, budget: int) -> None:
 
     for i, pool in enumerate(pools):
         share = budget // len(pools) + (i < budget % len(pools))
-        stop_at = b.pod_budget - max(share, 1)
+        stop_at = max(b.pod_budget - max(share, 1), 0)  # the budget spent (by DaemonSets): none
         spec = _pool(pool)
         resources = (
             [f"nvidia.com/mig-{p}" for p, _ in spec.mig_layout]
