@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -75,6 +77,18 @@ def test_exact_pod_count(pods: int) -> None:
     c = synth.generate(pods)
     assert len(c.pods) == pods
     assert len(c.nodes) == max(pods // 30, 1)
+
+
+@pytest.mark.parametrize(("pods", "nodes"), [(500, 100), (20_000, 5_000)])
+def test_few_pods_a_node_still_makes_exactly_that_many_pods(pods: int, nodes: int) -> None:
+    """DaemonSets (one pod a node each) spend the whole budget before the GPU workloads; the
+    generator once looped for ever there. In a child process, so a regression fails by the
+    timeout instead of hanging the suite."""
+    code = (f"from bench import synth; c = synth.generate({pods}, nodes={nodes}); "
+            "print(len(c.pods), len(c.nodes))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.split() == [str(pods), str(nodes)]
 
 
 def test_default_node_count_is_one_per_thirty_pods(cluster: synth.Cluster) -> None:
