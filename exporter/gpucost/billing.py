@@ -166,7 +166,8 @@ def load_billing(
     storage, say), or some pieces could not be dated and were parsed whole — the second read is
     done again from the window's first day: no row before the window decides a price, a
     resource's facts or an error, so the result is always the one a full parse of every row
-    gives, however well the survey did."""
+    gives, however well the survey did. Files in AWS billing-period folders are surveyed newest
+    period first, and a period that ends before the window is not opened (`period_end`)."""
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
     files = export_files(path)
