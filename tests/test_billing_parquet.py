@@ -199,6 +199,28 @@ def test_sku_details_as_a_map_column(tmp_path: Path) -> None:
     assert b.resources["aks-gpu-12345678-vmss_0"].instance_type == "Standard_NC24ads_A100_v4"
 
 
+def test_a_time_past_9999_is_a_malformed_row_not_a_crash(tmp_path: Path) -> None:
+    """Parquet can hold times Python's datetime cannot (year 10000; converting the footer's
+    bound raised OverflowError out of the loader): the bound and the batch's latest start are
+    left unknown, so the row group is read, and its rows are taken as the CSV export of the
+    same rows has them: "10000-01-01 01:00:00.000" is a day text ("10000-01-0") that sorts
+    before the window, so that row is passed over like any row before it."""
+    far = 253402300800000 + 3_600_000  # ms: 10000-01-01T01:00Z
+    hour = 1_763_596_800_000  # ms: 2025-11-20T00:00Z
+    table = pa.table({
+        "ResourceId": ["i-far", "i-0aaa"], "ChargeCategory": ["Usage", "Usage"],
+        "ChargePeriodStart": pa.array([far, hour], pa.timestamp("ms", tz="UTC")),
+        "ChargePeriodEnd": pa.array([far + 3_600_000, hour + 3_600_000], pa.timestamp("ms", tz="UTC")),
+        "BillingCurrency": ["USD", "USD"], "EffectiveCost": [5.0, 2.5],
+    })
+    pq.write_table(table, tmp_path / "far.parquet")
+    b = load_billing(tmp_path / "far.parquet", "USD")
+    assert (b.window_start, b.window_end) == ("2025-11-14", "2025-11-20")
+    assert b.resources["i-0aaa"].hourly == approx(2.5)  # 2.5 $ over its hour
+    assert "i-far" not in b.resources
+    assert (b.skipped, b.rows) == ({}, 2)
+
+
 def test_currency_mismatch_names_the_row(aws: Path) -> None:
     with pytest.raises(BillingError) as err:
         load_billing(aws, "EUR")

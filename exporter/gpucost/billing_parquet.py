@@ -45,6 +45,10 @@ USED = frozenset({
 BATCH_ROWS = 10_000
 
 
+#: What converting a value to Python raises when Python cannot hold it (datetime stops at 9999).
+_UNCONVERTIBLE = (OverflowError, ValueError, TypeError, NotImplementedError)
+
+
 def is_parquet(path: Path) -> bool:
     return path.name.lower().endswith(".parquet")
 
@@ -114,8 +118,11 @@ def survey(f: Path, cost_column: str) -> Survey:
             meta = pf.metadata.row_group(g)
             day = None
             stats = meta.column(leaf).statistics if leaf is not None else None
-            if stats is not None and stats.has_min_max:
-                day = _day(stats.max)
+            try:
+                if stats is not None and stats.has_min_max:
+                    day = _day(stats.max)
+            except _UNCONVERTIBLE:  # a bound Python cannot hold (a year past 9999): read the group
+                day = None
             out.append((0, meta.num_rows, day))
     except _errors(pa) as exc:
         raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
@@ -139,7 +146,10 @@ def add(f: Path, rows: Rows, survey: Survey) -> None:
                 continue
             for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[g], columns=names):
                 batch = _flat(pa, batch)
-                latest = pc.max(batch.column(columns.start)).as_py()
+                try:
+                    latest = pc.max(batch.column(columns.start)).as_py()
+                except _UNCONVERTIBLE:  # a time past 9999: the row reader counts it malformed
+                    latest = None
                 if latest is not None and (_day(latest) or "") < rows.floor:
                     line += batch.num_rows  # before the window, as the CSV reader's survey
                     rows.count += batch.num_rows  # passes over a piece
