@@ -148,7 +148,7 @@ def add(f: Path, rows: Rows, survey: Survey) -> None:
                 batch = _flat(pa, batch)
                 try:
                     latest = pc.max(batch.column(columns.start)).as_py()
-                except _UNCONVERTIBLE:  # a time past 9999: the row reader counts it malformed
+                except _UNCONVERTIBLE:  # a time past 9999: the batch is left to the CSV reader
                     latest = None
                 if latest is not None and (_day(latest) or "") < rows.floor:
                     line += batch.num_rows  # before the window, as the CSV reader's survey
