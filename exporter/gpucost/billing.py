@@ -51,8 +51,8 @@ from .billing_chunks import (
     pieces,
     split_header,
 )
-from .billing_rows import BillingError, Columns, Rows, Survey, columnar, epoch
-from .guard import brief, encoding_of
+from .billing_rows import BillingError, Columns, Rows, Survey, columnar, epoch, unreadable
+from .guard import encoding_of
 
 log = logging.getLogger("gpucost.billing")
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, csv.Error)
@@ -237,7 +237,7 @@ def _survey(f: Path, cost_column: str) -> Survey | None:
     except Unchunkable:
         return None
     except READ_ERRORS as exc:
-        raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+        raise unreadable(f, exc) from None
 
 
 def _read(files: list[Path], surveys: dict[Path, Survey | None], rows: Rows) -> Rows:
@@ -259,7 +259,7 @@ def _read(files: list[Path], surveys: dict[Path, Survey | None], rows: Rows) -> 
                 with open_binary(f) as raw:
                     rows.add_pieces(f, raw, survey)
         except _STREAM_ERRORS as exc:
-            raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+            raise unreadable(f, exc) from None
     return rows
 
 

@@ -28,8 +28,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .billing_rows import BillingError, Columns, Rows, Survey
-from .guard import brief
+from .billing_rows import BillingError, Columns, Rows, Survey, unreadable
 
 #: Columns the loader reads (billing_rows.Columns), and the ones the costs come from.
 USED = frozenset({
@@ -87,7 +86,7 @@ def _open(f: Path) -> tuple[Any, list[str]]:
     try:
         pf = pq.ParquetFile(f)
     except _errors(pa) as exc:
-        raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+        raise unreadable(f, exc) from None
     return pf, [n for n in pf.schema_arrow.names if n.strip() in USED]
 
 
@@ -125,7 +124,7 @@ def survey(f: Path, cost_column: str) -> Survey:
                 day = None
             out.append((0, meta.num_rows, day))
     except _errors(pa) as exc:
-        raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+        raise unreadable(f, exc) from None
     return out
 
 
@@ -156,7 +155,7 @@ def add(f: Path, rows: Rows, survey: Survey) -> None:
                     continue
                 line = rows.add_piece(f, columns, _csv(pa, batch), line)
     except _errors(pa) as exc:
-        raise BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}") from None
+        raise unreadable(f, exc) from None
     finally:
         pa.default_memory_pool().release_unused()
 

@@ -55,6 +55,11 @@ class BillingError(ConfigError):
     """An unusable billing export; the message names the file, line and column."""
 
 
+def unreadable(f: Path, exc: BaseException) -> BillingError:
+    """The error for an export file that cannot be read (damaged gzip or Parquet, I/O)."""
+    return BillingError(f"{f}: cannot read billing export: {brief(str(exc))[1:-1]}")
+
+
 def _row_keys(resource_id: str, resource_name: str, sku_details: dict[str, object]) -> list[str]:
     vm = sku_details.get("VMName")
     if isinstance(vm, str) and vm:
