@@ -22,8 +22,9 @@ window and, within them, passes over any row dated before it after looking at it
 So malformed rows are counted only among the window's rows. The reader streams: it keeps one
 small record per (resource, day) of the window, never the file or its rows. CSV, gzip'd CSV
 and Parquet (billing_parquet, with the optional pyarrow); a directory is read recursively, except
-the files of AWS billing-period folders (`BILLING_PERIOD=YYYY-MM`) whose period ends before the
-window (`period_end`).
+the files of deliveries other than each period's current one (billing_deliveries: AWS and Azure
+keep every refresh unless told to overwrite) and of AWS billing-period folders
+(`BILLING_PERIOD=YYYY-MM`) whose period ends before the window (`period_end`).
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ import logging
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import partial
 from itertools import chain
 from operator import eq
 from pathlib import Path
 
-from . import billing_parquet
+from . import billing_deliveries, billing_parquet
 from .billing_chunks import (
     READ_ERRORS,
     DaySurvey,
@@ -89,6 +90,9 @@ class BillingPrices:
     skus: dict[tuple[str, str, str], float] = field(default_factory=dict)
     rows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)  # reason -> rows left out
+    files: int = 0  # export files read (billing_deliveries: the current delivery's)
+    files_passed_over: int = 0  # files of other deliveries, or not in their delivery's manifest
+    manifests_unreadable: int = 0
 
     def node_price(self, provider_id: str) -> float | None:
         """$ per hour the node's own billing rows say; None if the export lacks it."""
@@ -120,8 +124,8 @@ def resource_key(provider_id: str) -> str:
 
 
 def export_files(path: str | Path) -> list[Path]:
-    """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's,
-    sorted."""
+    """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's
+    (every delivery's), sorted."""
     p = Path(path)
     if p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES))
@@ -131,6 +135,26 @@ def export_files(path: str | Path) -> list[Path]:
     if not p.is_file():
         raise BillingError(f"{p}: cannot read billing export: no such file or directory")
     return [p]
+
+
+def watched_files(path: str | Path) -> list[Path]:
+    """What a reload watches: the export's files and, in a directory, its delivery manifests
+    (a manifest arrives after the files of its delivery, and may make it the one read)."""
+    files = export_files(path)
+    p = Path(path)
+    if p.is_dir():
+        files += sorted(f for f in p.rglob("*") if f.is_file() and billing_deliveries.is_manifest(f))
+    return files
+
+
+def current_files(path: str | Path) -> billing_deliveries.Selection:
+    """The files of the export's current delivery (billing_deliveries): for a directory, each
+    period's latest complete delivery and every file outside the providers' layouts."""
+    files = export_files(path)
+    selection = billing_deliveries.select(files) if Path(path).is_dir() else billing_deliveries.Selection(files)
+    for level, message in selection.notes:
+        log.log(level, "%s", message)
+    return selection
 
 
 def _open(path: Path) -> io.TextIOBase:
@@ -170,7 +194,8 @@ def load_billing(
     period first, and a period that ends before the window is not opened (`period_end`)."""
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
-    files = export_files(path)
+    selection = current_files(path)
+    files = selection.files
     ends = {f: period_end(f) for f in files}
     surveys: dict[Path, Survey | None] = {}  # the files read; the others hold no window rows
 
@@ -199,10 +224,12 @@ def load_billing(
         # An older period the window reaches after all (its latest day had no compute row).
         survey(lambda end: first is None or end is None or end > first)
         rows = _read(files, surveys, Rows(currency, cost_column, first))
-    return _price(str(path), currency, cost_column, window_days, rows)
+    return replace(_price(str(path), currency, cost_column, window_days, rows), files=len(files),
+                               files_passed_over=len(selection.passed_over),
+                               manifests_unreadable=selection.manifests_unreadable)
 
 
-_PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)")
+_PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)", re.IGNORECASE)
 
 
 def period_end(f: Path) -> str | None:

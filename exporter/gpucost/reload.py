@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
-from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS, BillingPrices, export_files, load_billing
+from .billing import COST_COLUMNS, DEFAULT_WINDOW_DAYS, BillingPrices, load_billing, watched_files
 from .configfile import ConfigError
 from .exposition import MetricFamily
 from .pricing import PricingConfig
@@ -71,7 +71,7 @@ class PricingSource:
         paths: list[Path] = [Path(self.pricing_path)] if self.pricing_path else []
         if self.billing_path:
             try:
-                paths.extend(export_files(self.billing_path))
+                paths.extend(watched_files(self.billing_path))
             except ConfigError:
                 paths.append(Path(self.billing_path))
         out = []
@@ -131,6 +131,17 @@ class PricingSource:
                 "gpucost_billing_rows_skipped", "gauge",
                 "Rows of the billing export left out for missing or malformed fields, by reason (see the log).",
                 [((("reason", r),), n) for r, n in sorted(self.billing.skipped.items())],
+            )
+            yield MetricFamily(
+                "gpucost_billing_export_files", "gauge",
+                "Files of the billing export read, and passed over as another delivery's (see the log).",
+                [((("state", "read"),), self.billing.files),
+                 ((("state", "passed_over"),), self.billing.files_passed_over)],
+            )
+            yield MetricFamily(
+                "gpucost_billing_export_manifests_unreadable", "gauge",
+                "Delivery manifests of the billing export that could not be read (see the log).",
+                [((), self.billing.manifests_unreadable)],
             )
 
 
