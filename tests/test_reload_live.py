@@ -1,7 +1,7 @@
 """Reload without a restart, against the real command line in live mode (fake API server):
 a valid change of the pricing file re-prices every node, an invalid one keeps the old prices
 and says so on /metrics, SIGHUP reloads, a billing export (CSV, or a directory of Parquet) is
-picked up, and no watch restarts.
+picked up (and a new refresh of it once its manifest arrives), and no watch restarts.
 
 Base cluster and prices: tests/test_live.py (cpu 0.04 $/core-h, memory 0.005 $/GiB-h, GPU 2.00).
 """
@@ -165,3 +165,46 @@ async def test_parquet_billing_export_prices_and_reloads(api: FakeKubeAPI, kubec
         s = await live.until(lambda s: reloaded(s) == 0)
         assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
     assert "part-0.parquet: cannot read billing export" in (tmp_path / "exporter.log").read_text()
+
+
+def aws_refresh(export: Path, execution: str, csv_text: str, *, manifest: bool) -> None:
+    """One AWS Data Exports "create new" refresh of November (layout: tests/test_billing_deliveries.py):
+    its data folder, and its manifest once delivered; the partition's manifest then names it."""
+    data = export / "data" / "BILLING_PERIOD=2026-11" / execution
+    data.mkdir(parents=True, exist_ok=True)
+    (data / "my-export-00001.csv").write_text(csv_text)
+    if manifest:
+        doc = ('{"executionId": "%s", "exportArn": "arn:aws:bcm-data-exports:us-east-1:111122223333:export/my-export",'
+               ' "columns": [], "dataFiles": ["s3://bucket/my-export/data/BILLING_PERIOD=2026-11/%s/'
+               'my-export-00001.csv"]}' % (execution.split("Z-", 1)[1], execution))
+        for folder in (export / "metadata" / "BILLING_PERIOD=2026-11" / execution,
+                       export / "metadata" / "BILLING_PERIOD=2026-11"):
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "my-export-Manifest.json").write_text(doc)
+
+
+async def test_a_new_refresh_is_read_once_its_manifest_arrives(api: FakeKubeAPI, kubeconfig: Path,
+                                                               tmp_path: Path) -> None:
+    """An export kept as "create new" refreshes: the refresh whose data has arrived but whose
+    manifest has not is passed over; its manifest makes it the one read, alone."""
+    pricing = billed_cluster(api, tmp_path)
+    export = tmp_path / "my-export"
+    aws_refresh(export, "2026-11-20T06:10:44.812Z-aaaa0001", FOCUS_HEADER + focus_rows(20.0), manifest=True)
+    async with exporter(kubeconfig, pricing, tmp_path / "exporter.log", "--billing-export", str(export)) as (live, _):
+        s = await live.until(lambda s: s.value("gpucost_node_info", node="gpu-1", price_source="billing") == 1)
+        assert s.node_costs("gpu-1")["gpu"] == approx(20 * 8 / 10.56)
+        assert s.value("gpucost_billing_export_files", state="read") == 1
+
+        later = "2026-11-21T06:11:02.107Z-bbbb0002"
+        aws_refresh(export, later, FOCUS_HEADER + focus_rows(10.56), manifest=False)
+        s = await live.until(lambda s: s.value("gpucost_billing_export_files", state="passed_over") == 1)
+        assert s.node_costs("gpu-1")["gpu"] == approx(20 * 8 / 10.56)  # still the first refresh alone
+
+        aws_refresh(export, later, FOCUS_HEADER + focus_rows(10.56), manifest=True)
+        s = await live.until(lambda s: s.node_costs("gpu-1").get("gpu") == approx(8.0))
+        # 10.56 $/h from the new refresh alone; both read: (2 x 20 + 2 x 10.56) / 2 h = 30.56 $/h
+        assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
+        assert (s.value("gpucost_billing_export_files", state="read"),
+                s.value("gpucost_billing_export_files", state="passed_over"), reloaded(s)) == (1, 1, 1)
+    assert "billing export delivery passed over: superseded by 2026-11-21T06:11:02.107Z-bbbb0002" in (
+        tmp_path / "exporter.log").read_text()
