@@ -164,13 +164,15 @@ def test_overwrite_mode_reads_the_chunks_the_manifest_lists(tmp_path: Path) -> N
     assert billing.period_end(part / "my-export-00001.csv.gz") == "2026-12-01"
 
 
-def test_an_unreadable_manifest_is_counted_and_taken_as_absent(tmp_path: Path,
-                                                              caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("text", ['{"executionId": ', "[" * 100_000, '["my-export-00001.csv.gz"]', "\xff\xfe"])
+def test_an_unreadable_manifest_is_counted_and_taken_as_absent(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                              text: str) -> None:
+    # Cut short, nested deeper than the parser goes, not an object, not UTF-8.
     export = tmp_path / "my-export"
     aws_refresh(export, OLDER, ON_DEMAND)
     aws_refresh(export, NEWER, PLAN)
     broken = export / "metadata" / "BILLING_PERIOD=2026-11" / NEWER / "my-export-Manifest.json"
-    broken.write_text('{"executionId": ')
+    broken.write_bytes(text.encode("latin-1"))
     with caplog.at_level(logging.WARNING, logger="gpucost.billing"):
         b = load_billing(export, "USD")
     # The refresh of 11-20 has no readable manifest now, and 11-19's is complete.

@@ -49,6 +49,8 @@ from .billing_rows import epoch
 _PARTITION = re.compile(r"billing_period=\d{4}-\d{2}", re.IGNORECASE)
 _EXECUTION = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+Z?)-(.+)")
 _MONTH = re.compile(r"\d{8}-\d{8}")
+#: A manifest lists a delivery's files: a few KiB, or a few MiB for thousands of parts.
+_MAX_MANIFEST = 64 << 20
 
 
 def is_manifest(p: Path) -> bool:
@@ -106,10 +108,12 @@ class _Manifests:
     def read(self, p: Path) -> dict[str, object] | None:
         if p not in self._seen:
             try:
+                if p.stat().st_size > _MAX_MANIFEST:
+                    raise ValueError(f"larger than {_MAX_MANIFEST >> 20} MiB")
                 doc = json.loads(p.read_bytes())
                 if not isinstance(doc, dict):
                     raise ValueError("not a JSON object")
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
                 self.selection.manifests_unreadable += 1
                 self.selection.notes.append((logging.WARNING, f"{p}: billing export manifest ignored: {exc}"))
                 doc = None
