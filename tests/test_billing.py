@@ -41,6 +41,10 @@ def reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
         ("azure:///subscriptions/s/resourceGroups/mc_rg/providers/Microsoft.Compute/virtualMachines/aks-vm-1", "aks-vm-1"),
         ("azure:///subscriptions/s/resourceGroups/MC_rg/providers/Microsoft.Compute/"
          "virtualMachineScaleSets/aks-gpu-12345678-vmss/virtualMachines/0", "aks-gpu-12345678-vmss_0"),
+        # OKE node pools: the bare instance OCID (kubernetes-sigs/kueue#5039); self-managed: oci://
+        ("ocid1.instance.oc1.iad.anuwcljtpwneysacfkeyronlgetsvqc346gwp2lkznbvxhhguz2n2zkdm3ha",
+         "ocid1.instance.oc1.iad.anuwcljtpwneysacfkeyronlgetsvqc346gwp2lkznbvxhhguz2n2zkdm3ha"),
+        ("oci://ocid1.instance.oc1.phx.anyhqljt", "ocid1.instance.oc1.phx.anyhqljt"),
         ("", ""),
     ],
 )
@@ -103,6 +107,25 @@ def test_azure_scale_set_instance_by_vm_name() -> None:
            "Microsoft.Compute/virtualMachineScaleSets/aks-gpu-12345678-vmss/virtualMachines/0")
     assert b.node_price(pid) == approx(2.2038)  # 3 x 2.2038 over 3 h
     assert b.sku_price("Standard_NC24ads_A100_v4", "eastus", "on-demand") == approx(2.2038)
+
+
+def test_oci_focus_report() -> None:
+    # OCI's FOCUS reports (tests/fixtures/focus/README.md): FOCUS 1.0-preview names (Region, no
+    # RegionId; UsageQuantity, no ConsumedQuantity), minutes without seconds, a flexible VM billed
+    # as OCPU and memory rows, several an hour; OKE nodes' providerID the bare instance OCID.
+    b = load_billing(FOCUS / "oci-focus-1.0-preview.csv", "USD")
+    assert (b.window_start, b.window_end) == ("2024-08-10", "2024-08-16")
+    # E4.Flex: per hour 2 x 2 OCPU x 0.025 + 64 GB x 0.0015 = 0.196 $; 2 hours of rows over the
+    # span 00:00-02:00 (no quantity in hours to count instead): 0.392 / 2 = 0.196 $/h.
+    vm = "ocid1.instance.oc1.iad.anuwcljtexampleflexvm0000000000000000000000000000000000aaaa"
+    assert b.node_price(vm) == approx(0.196)
+    assert (b.resources[vm].hours, b.resources[vm].region) == (approx(2.0), "us-ashburn-1")
+    # VM.GPU.A10.1: 3 hours of one GPU at 2.0 over 00:00-03:00; the same with the oci:// scheme
+    # that self-managed clusters' nodes carry.
+    assert b.node_price("oci://ocid1.instance.oc1.iad.anuwcljtexamplegpua100000000000000000000000000000000000bbbb") \
+        == approx(2.0)
+    assert not any(k.startswith("ocid1.bootvolume") for k in b.resources)  # storage, not compute
+    assert (b.rows, b.skipped) == (11, {})  # 2 hours x (3 VM rows + 1 boot volume row) + 3 GPU rows
 
 
 def test_currency_mismatch_is_refused() -> None:

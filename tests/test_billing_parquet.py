@@ -171,10 +171,14 @@ def test_batches_of_a_row_group_before_the_window_are_passed_over(
     assert b.rows == 18
 
 
-@pytest.mark.parametrize("name", ["gcp-focus.csv", "azure-focus-1.0.csv"])
-def test_gcp_and_azure_exports_as_parquet(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", ["gcp-focus.csv", "azure-focus-1.0.csv", "oci-focus-1.0-preview.csv"])
+def test_gcp_azure_and_oci_exports_as_parquet(tmp_path: Path, name: str) -> None:
     b = load_billing(to_parquet(FOCUS / name, tmp_path / "export.parquet"), "USD")
-    if name.startswith("gcp"):
+    if name.startswith("oci"):
+        # the E4.Flex VM: (2 x 2 x 0.025 + 64 x 0.0015) $ a hour, 2 hours over a 2 h span
+        assert b.node_price("ocid1.instance.oc1.iad.anuwcljtexampleflexvm0000000000000000000000000000000000aaaa") \
+            == approx(0.196)
+    elif name.startswith("gcp"):
         # cores 0.4 + RAM 0.33948 + A100 2.93391 a hour over a 2 h span
         assert b.node_price("gce://ml-prod/us-central1-a/gke-ml-a2-pool-1") == approx(3.67339)
     else:

@@ -110,8 +110,8 @@ def resource_key(provider_id: str) -> str:
     `aws:///us-east-1a/i-0abc` -> `i-0abc`; `gce://proj/zone/gke-x-1` -> `gke-x-1`;
     `azure:///subscriptions/.../virtualMachines/aks-1` -> `aks-1`; an AKS scale-set instance
     `.../virtualMachineScaleSets/aks-pool-vmss/virtualMachines/3` -> `aks-pool-vmss_3` (the
-    VMName Azure's cost details give a scale-set instance). Lower case: Azure ids are
-    case-insensitive."""
+    VMName Azure's cost details give a scale-set instance); OCI's instance OCID, bare (OKE) or
+    after `oci://`. Lower case: Azure ids are case-insensitive."""
     pid = provider_id.strip().lower()
     if not pid:
         return ""

@@ -41,6 +41,10 @@ def columnar() -> ModuleType | None:
 Survey = list[tuple[int, int, "str | None"]]
 
 REQUIRED = ("ResourceId", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEnd", "BillingCurrency")
+#: The other columns read where the export has them (Region: FOCUS 1.0-preview's RegionId).
+OPTIONAL = ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity", "ConsumedUnit", "RegionId",
+            "PricingCategory", "x_UsageType", "SkuMeter", "x_SkuDetails")
+READ = (*REQUIRED, *OPTIONAL, "Region")
 #: ConsumedUnit spellings that mean hours: AWS "Hrs", Azure "1 Hour" / "Hours", GCP "hour".
 _HOUR_UNITS = frozenset({"hrs", "hr", "hours", "hour", "h", "1 hour"})
 #: AWS usage types naming an instance's running hours: `BoxUsage:p5.48xlarge`,
@@ -132,10 +136,9 @@ class Columns:
         self.cost = col[cost_column]
         self.width = len(header)
         self.name, self.charge_class, self.service, self.quantity, self.unit, self.region, self.pricing, \
-            self.usage, self.meter, self.details = (
-                col.get(n) for n in ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity",
-                                     "ConsumedUnit", "RegionId", "PricingCategory", "x_UsageType", "SkuMeter",
-                                     "x_SkuDetails"))
+            self.usage, self.meter, self.details = (col.get(n) for n in OPTIONAL)
+        if self.region is None:  # FOCUS 1.0-preview's name, which OCI's FOCUS reports keep
+            self.region = col.get("Region")
         #: Whether rows can name an instance type at all (GCP's export has none of these
         #: columns): without them no row is asked for one.
         self.names_types = any(i is not None for i in (self.usage, self.meter, self.details))
