@@ -10,8 +10,9 @@ file, extract, regenerate). SOURCES below names each file's repository, commit a
 scripts/catalog_sources/README.md says where the publishers got the prices. Layouts read:
 
 - `list`: hand-copied rows with their own source and date (`list_prices.csv`);
-- `karpenter-aws`: karpenter-provider-aws `zz_generated.pricing_aws.go`, on-demand $/h by
-  region from the AWS Price List API;
+- `karpenter-aws`: karpenter-provider-aws `zz_generated.pricing_aws.go` (us-east-1) and
+  `zz_generated.pricing_aws_us_gov.go` (the two GovCloud regions), on-demand $/h by region from
+  the AWS Price List API (`zz_generated.pricing_aws_cn.go` is left out: its prices are in CNY);
 - `karpenter-azure`: karpenter-provider-azure `zz_generated.pricing.go`, on-demand $/h (Linux)
   by region from the Azure Retail Prices API;
 - `karpenter-gcp`: karpenter-provider-gcp `initial-prices.json`, on-demand and spot $/h of
@@ -76,6 +77,7 @@ class Source:
 SOURCES = (
     Source("list_prices.csv", "list", "", ""),
     Source("karpenter_aws.go", "karpenter-aws", "karpenter-provider-aws@1d927085", "2026-07-20"),
+    Source("karpenter_aws_us_gov.go", "karpenter-aws", "karpenter-provider-aws@1d927085", "2026-07-20"),
     Source("karpenter_gcp.json", "karpenter-gcp", "karpenter-provider-gcp@417f047b", "2026-08-03"),
     Source("karpenter_azure.go", "karpenter-azure", "karpenter-provider-azure@352646f5", "2026-06-18"),
     Source("gce_gpus.go", "gce-gpus", "kubernetes-autoscaler@55c37cd5", "2020-07-15"),

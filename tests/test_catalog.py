@@ -32,6 +32,11 @@ LOOKUPS = [
     ("g5g.16xlarge", "us-east-1", "", 2.744, "us-east-1", False, False, "2026-07-20"),
     ("inf2.48xlarge", "us-east-1", "", 12.98127, "us-east-1", False, False, "2026-07-20"),
     ("trn1.32xlarge", "us-east-1", "", 21.5, "us-east-1", False, False, "2026-07-20"),
+    # zz_generated.pricing_aws_us_gov.go, same commit ("generated at 2026-07-20T13:44:38Z"):
+    # GovCloud's own prices, above us-east-1's (g6.xlarge 1.0144 against 0.8048 there)
+    ("g6.xlarge", "us-gov-west-1", "on-demand", 1.0144, "us-gov-west-1", False, False, "2026-07-20"),
+    ("p4d.24xlarge", "us-gov-west-1", "", 26.3511, "us-gov-west-1", False, False, "2026-07-20"),
+    ("g4dn.xlarge", "us-gov-east-1", "", 0.663, "us-gov-east-1", False, False, "2026-07-20"),
     # no p5 row for eu-west-1: the cheapest listed region, flagged
     ("p5.48xlarge", "eu-west-1", "on-demand", 55.04, "us-east-1", True, False, "2026-09-24"),
     # no spot row for p5: the on-demand price, flagged
