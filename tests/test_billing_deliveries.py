@@ -31,6 +31,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from gpucost import billing
 from gpucost.billing import load_billing
@@ -265,3 +267,46 @@ def test_reload_watches_manifests_and_reports_the_files(tmp_path: Path) -> None:
     assert families["gpucost_billing_export_files"] == [((("state", "read"),), 1), ((("state", "passed_over"),), 1)]
     assert families["gpucost_billing_export_manifests_unreadable"] == [((), 0)]
     assert source.billing is not None and source.billing.resources["i-0aaa"].hourly == approx(38.528)
+
+
+# A model of the rule, for any partition: refreshes with distinct times, each with its manifest
+# delivered or not and its files all copied or not, the partition's manifest naming one of them
+# or absent. The model (written from the documented rule, not from the code): the named refresh
+# if it is complete, else the newest complete one, else the newest with a manifest, else the
+# newest; its listed files are read and nothing else of the partition.
+REFRESH = st.tuples(st.booleans(), st.booleans())  # (manifest delivered, all its files here)
+
+
+@given(refreshes=st.lists(REFRESH, min_size=1, max_size=5), named=st.integers(-1, 4), stray=st.booleans())
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_one_refresh_of_a_partition_is_read(tmp_path_factory: pytest.TempPathFactory,
+                                           refreshes: list[tuple[bool, bool]], named: int, stray: bool) -> None:
+    export = tmp_path_factory.mktemp("x") / "my-export"
+    folders = [f"2026-11-{10 + i:02d}T06:00:00.000Z-exec{i}" for i in range(len(refreshes))]
+    for folder, (manifest, complete) in zip(folders, refreshes, strict=True):
+        listed = ("my-export-00001.csv.gz",) if complete else ("my-export-00001.csv.gz", "my-export-00002.csv.gz")
+        aws_refresh(export, folder, PLAN, manifest=manifest, listed=listed)
+        if stray:  # a file no manifest lists
+            (export / "data" / "BILLING_PERIOD=2026-11" / folder / "my-export-00009.csv.gz").write_bytes(b"")
+    if 0 <= named < len(folders):
+        partition_manifest(export, folders[named])
+    (export / "outside.csv").write_text(HEADER)
+    selection = billing.current_files(export)
+
+    has_manifest = [m or (i == named) for i, (m, _) in enumerate(refreshes)]
+    complete = [has_manifest[i] and (c or (i == named and not m)) for i, (m, c) in enumerate(refreshes)]
+    newest_first = list(range(len(folders)))[::-1]
+    if 0 <= named < len(folders) and complete[named]:
+        chosen = named
+    else:
+        chosen = next((i for i in newest_first if complete[i]), None)
+        if chosen is None:
+            chosen = next((i for i in newest_first if has_manifest[i]), newest_first[0])
+    expect = {export / "data" / "BILLING_PERIOD=2026-11" / folders[chosen] / "my-export-00001.csv.gz",
+              export / "outside.csv"}
+    if stray and not has_manifest[chosen]:  # without a manifest every file of the folder is read
+        expect.add(export / "data" / "BILLING_PERIOD=2026-11" / folders[chosen] / "my-export-00009.csv.gz")
+    assert set(selection.files) == expect
+    everything = set(billing.export_files(export))
+    assert set(selection.passed_over) == everything - expect
+    assert len(selection.files) == len(set(selection.files))
