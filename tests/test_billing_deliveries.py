@@ -310,3 +310,18 @@ def test_one_refresh_of_a_partition_is_read(tmp_path_factory: pytest.TempPathFac
     everything = set(billing.export_files(export))
     assert set(selection.passed_over) == everything - expect
     assert len(selection.files) == len(set(selection.files))
+
+
+def test_an_azure_month_that_ends_before_the_window_is_not_opened(tmp_path: Path) -> None:
+    # October's run holds bytes that are not gzip: opened, it would refuse the export. Its month
+    # folder ends on 10-31, before the window of 11-14..11-20 that November's run gives.
+    october = tmp_path / "focus-costs" / "20261001-20261031" / "3c9d5e2f"
+    october.mkdir(parents=True)
+    (october / "part_0_0001.csv.gz").write_bytes(b"not a gzip file")
+    azure_run(tmp_path, "0b8e4c1d-6f62-4c55-9a3e-4d2f0c1b7a01", "2026-11-20T06:02:13.4478921Z", RESERVED)
+    b = load_billing(tmp_path, "USD")
+    assert (b.window_start, b.window_end, b.node_price(AKS_VM)) == ("2026-11-14", "2026-11-20", approx(2.2038))
+    assert billing.period_end(october / "part_0_0001.csv.gz") == "2026-11-01"
+    assert billing.period_end(tmp_path / "20261201-20261231" / "r" / "x.csv") == "2027-01-01"
+    assert billing.period_end(tmp_path / "20261301-20261331" / "r" / "x.csv") is None  # no such dates
+    assert billing.period_end(tmp_path / "20261101-20261130.csv") is None  # a file's name, not a folder

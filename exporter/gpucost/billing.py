@@ -23,8 +23,9 @@ So malformed rows are counted only among the window's rows. The reader streams: 
 small record per (resource, day) of the window, never the file or its rows. CSV, gzip'd CSV
 and Parquet (billing_parquet, with the optional pyarrow); a directory is read recursively, except
 the files of deliveries other than each period's current one (billing_deliveries: AWS and Azure
-keep every refresh unless told to overwrite) and of AWS billing-period folders
-(`BILLING_PERIOD=YYYY-MM`) whose period ends before the window (`period_end`).
+keep every refresh unless told to overwrite) and of billing-period folders (AWS
+`BILLING_PERIOD=YYYY-MM`, Azure `YYYYMMDD-YYYYMMDD`) whose period ends before the window
+(`period_end`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import partial
 from itertools import chain
 from operator import eq
@@ -190,7 +191,7 @@ def load_billing(
     storage, say), or some pieces could not be dated and were parsed whole — the second read is
     done again from the window's first day: no row before the window decides a price, a
     resource's facts or an error, so the result is always the one a full parse of every row
-    gives, however well the survey did. Files in AWS billing-period folders are surveyed newest
+    gives, however well the survey did. Files in billing-period folders are surveyed newest
     period first, and a period that ends before the window is not opened (`period_end`)."""
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
@@ -230,20 +231,32 @@ def load_billing(
 
 
 _PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)", re.IGNORECASE)
+_MONTH_FOLDER = re.compile(r"(?:^|/)(\d{8})-(\d{8})/")
 
 
 def period_end(f: Path) -> str | None:
-    """The first day after the billing period whose AWS Data Exports partition folder holds the
-    file (`.../data/BILLING_PERIOD=2026-10/x.csv.gz` -> "2026-11-01"); None outside one. AWS
-    delivers a period's charges, and only those, into its partition (docs.aws.amazon.com/cur/
-    latest/userguide/dataexports-export-delivery.html), so a period that ends before the window
-    need not be read at all: a year of exports costs no more to load than its last month."""
-    m = _PERIOD.search(f.as_posix())
-    if m is None or not 1 <= int(m[2]) <= 12:
+    """The first day after the billing period whose folder holds the file; None outside one.
+    AWS Data Exports deliver a period's charges, and only those, into its partition
+    (`.../data/BILLING_PERIOD=2026-10/x.csv.gz` -> "2026-11-01"; docs.aws.amazon.com/cur/latest/
+    userguide/dataexports-export-delivery.html); Azure Cost Management exports keep "the cost file
+    for a particular month" in that month's folder (`.../20261001-20261031/<run>/x.csv.gz` ->
+    "2026-11-01", the day after the range's last; learn.microsoft.com/azure/cost-management-
+    billing/costs/tutorial-export-acm-data). A period that ends before the window need not be
+    read at all: a year of exports costs no more to load than its last month."""
+    path = f.as_posix()
+    m = _PERIOD.search(path)
+    if m is not None and 1 <= int(m[2]) <= 12:
+        year, month = int(m[1]), int(m[2])
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        return f"{year:04d}-{month:02d}-01"
+    r = _MONTH_FOLDER.search(path)
+    if r is None:
         return None
-    year, month = int(m[1]), int(m[2])
-    year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    return f"{year:04d}-{month:02d}-01"
+    try:
+        first, last = (datetime.strptime(d, "%Y%m%d") for d in (r[1], r[2]))
+    except ValueError:
+        return None
+    return (last + timedelta(days=1)).strftime("%Y-%m-%d") if first <= last else None
 
 
 def _survey(f: Path, cost_column: str) -> Survey | None:
