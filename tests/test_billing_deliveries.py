@@ -325,3 +325,13 @@ def test_an_azure_month_that_ends_before_the_window_is_not_opened(tmp_path: Path
     assert billing.period_end(tmp_path / "20261201-20261231" / "r" / "x.csv") == "2027-01-01"
     assert billing.period_end(tmp_path / "20261301-20261331" / "r" / "x.csv") is None  # no such dates
     assert billing.period_end(tmp_path / "20261101-20261130.csv") is None  # a file's name, not a folder
+
+
+def test_the_only_refresh_with_files_missing_is_read_with_a_warning(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    export = tmp_path / "my-export"
+    aws_refresh(export, NEWER, PLAN, listed=("my-export-00001.csv.gz", "my-export-00002.csv.gz"))
+    with caplog.at_level(logging.WARNING, logger="gpucost.billing"):
+        b = load_billing(export, "USD")
+    assert (b.resources["i-0aaa"].hourly, b.files, b.files_passed_over) == (approx(38.528), 1, 0)
+    assert "1 of the files" in caplog.text and "lists are not here (my-export-00002.csv.gz)" in caplog.text

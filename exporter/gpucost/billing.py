@@ -225,9 +225,9 @@ def load_billing(
         # An older period the window reaches after all (its latest day had no compute row).
         survey(lambda end: first is None or end is None or end > first)
         rows = _read(files, surveys, Rows(currency, cost_column, first))
-    return replace(_price(str(path), currency, cost_column, window_days, rows), files=len(files),
-                               files_passed_over=len(selection.passed_over),
-                               manifests_unreadable=selection.manifests_unreadable)
+    prices = _price(str(path), currency, cost_column, window_days, rows)
+    return replace(prices, files=len(files), files_passed_over=len(selection.passed_over),
+                   manifests_unreadable=selection.manifests_unreadable)
 
 
 _PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)", re.IGNORECASE)

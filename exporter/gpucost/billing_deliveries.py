@@ -187,10 +187,11 @@ def select(files: list[Path]) -> Selection:
         for f in best.files:
             if f not in chosen:
                 selection.notes.append((logging.INFO, f"{f}: passed over: not listed in {best.manifest}"))
-        if best.missing():
+        if missing := best.missing():
+            names = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             selection.notes.append((logging.WARNING, (
-                f"{best.folder}: {len(best.missing())} of the files {best.manifest} lists are not here "
-                f"({', '.join(best.missing()[:3])}...): a copy under way? prices from the files present")))
+                f"{best.folder}: {len(missing)} of the files {best.manifest} lists are not here ({names}): "
+                "a copy under way? prices from the files present")))
         for d in deliveries.values():
             if d is not best:
                 why = ("no manifest yet: a delivery under way?" if d.manifest is None and d.time > best.time
