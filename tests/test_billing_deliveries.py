@@ -106,17 +106,20 @@ def test_create_new_refreshes_the_latest_is_read_once(tmp_path: Path, caplog: py
         b = load_billing(export, "USD")
     assert b.resources["i-0aaa"].hourly == approx(38.528)
     assert (b.files, b.files_passed_over, b.manifests_unreadable) == (1, 1, 0)
-    assert f"{OLDER}: billing export delivery passed over: superseded by {NEWER}" in caplog.text
+    assert f"BILLING_PERIOD=2026-11: billing export delivery {NEWER} read; passed over 1 superseded\n" in caplog.text
 
 
-def test_a_refresh_still_arriving_is_passed_over(tmp_path: Path) -> None:
+def test_a_refresh_still_arriving_is_passed_over(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # The data of 11-20 is here, its manifest not yet; the partition's manifest still describes
     # the refresh of 11-19: two on-demand hours, 55.04 $/h.
     export = tmp_path / "my-export"
     aws_refresh(export, OLDER, ON_DEMAND)
     aws_refresh(export, NEWER, PLAN, manifest=False)
     partition_manifest(export, OLDER)
-    assert price(export) == approx(55.04)
+    with caplog.at_level(logging.INFO, logger="gpucost.billing"):
+        assert price(export) == approx(55.04)
+    assert (f"{OLDER} read; passed over 0 superseded and 1 newer without a manifest yet (under way?)"
+            in caplog.text)
 
 
 def test_a_refresh_whose_files_are_not_all_copied_yet_is_passed_over(tmp_path: Path) -> None:

@@ -206,5 +206,6 @@ async def test_a_new_refresh_is_read_once_its_manifest_arrives(api: FakeKubeAPI,
         assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
         assert (s.value("gpucost_billing_export_files", state="read"),
                 s.value("gpucost_billing_export_files", state="passed_over"), reloaded(s)) == (1, 1, 1)
-    assert "billing export delivery passed over: superseded by 2026-11-21T06:11:02.107Z-bbbb0002" in (
-        tmp_path / "exporter.log").read_text()
+    log = (tmp_path / "exporter.log").read_text()
+    assert "delivery 2026-11-20T06:10:44.812Z-aaaa0001 read; passed over 0 superseded and 1 newer without" in log
+    assert "delivery 2026-11-21T06:11:02.107Z-bbbb0002 read; passed over 1 superseded" in log

@@ -192,11 +192,12 @@ def select(files: list[Path]) -> Selection:
             selection.notes.append((logging.WARNING, (
                 f"{best.folder}: {len(missing)} of the files {best.manifest} lists are not here ({names}): "
                 "a copy under way? prices from the files present")))
-        for d in deliveries.values():
-            if d is not best:
-                why = ("no manifest yet: a delivery under way?" if d.manifest is None and d.time > best.time
-                       else f"superseded by {best.folder.name}")
-                selection.notes.append((logging.INFO, f"{d.folder}: billing export delivery passed over: {why}"))
+        if len(deliveries) > 1:  # one line a period: a year of daily refreshes is 365 deliveries
+            arriving = sum(d.manifest is None and d.time > best.time for d in deliveries.values())
+            older = len(deliveries) - 1 - arriving
+            selection.notes.append((logging.INFO, (
+                f"{period}: billing export delivery {best.folder.name} read; passed over {older} superseded"
+                + (f" and {arriving} newer without a manifest yet (under way?)" if arriving else ""))))
     selection.files = [f for f in files if f in chosen]
     selection.passed_over = [f for f in files if f not in chosen]
     return selection
