@@ -267,7 +267,8 @@ def test_reload_watches_manifests_and_reports_the_files(tmp_path: Path) -> None:
     assert source.changed()  # the manifest alone makes the new refresh the one read
     source.load()
     families = {f.name: f.samples for f in source.metric_families()}
-    assert families["gpucost_billing_export_files"] == [((("state", "read"),), 1), ((("state", "passed_over"),), 1)]
+    assert families["gpucost_billing_export_files"] == [
+        ((("state", "read"),), 1), ((("state", "passed_over"),), 1), ((("state", "missing"),), 0)]
     assert families["gpucost_billing_export_manifests_unreadable"] == [((), 0)]
     assert source.billing is not None and source.billing.resources["i-0aaa"].hourly == approx(38.528)
 
@@ -336,5 +337,5 @@ def test_the_only_refresh_with_files_missing_is_read_with_a_warning(tmp_path: Pa
     aws_refresh(export, NEWER, PLAN, listed=("my-export-00001.csv.gz", "my-export-00002.csv.gz"))
     with caplog.at_level(logging.WARNING, logger="gpucost.billing"):
         b = load_billing(export, "USD")
-    assert (b.resources["i-0aaa"].hourly, b.files, b.files_passed_over) == (approx(38.528), 1, 0)
+    assert (b.resources["i-0aaa"].hourly, b.files, b.files_passed_over, b.files_missing) == (approx(38.528), 1, 0, 1)
     assert "1 of the files" in caplog.text and "lists are not here (my-export-00002.csv.gz)" in caplog.text

@@ -94,6 +94,7 @@ class BillingPrices:
     files: int = 0  # export files read (billing_deliveries: the current delivery's)
     files_passed_over: int = 0  # files of other deliveries, or not in their delivery's manifest
     manifests_unreadable: int = 0
+    files_missing: int = 0  # listed by the manifest of a delivery read, not in the directory
 
     def node_price(self, provider_id: str) -> float | None:
         """$ per hour the node's own billing rows say; None if the export lacks it."""
@@ -227,7 +228,7 @@ def load_billing(
         rows = _read(files, surveys, Rows(currency, cost_column, first))
     prices = _price(str(path), currency, cost_column, window_days, rows)
     return replace(prices, files=len(files), files_passed_over=len(selection.passed_over),
-                   manifests_unreadable=selection.manifests_unreadable)
+                   manifests_unreadable=selection.manifests_unreadable, files_missing=selection.missing)
 
 
 _PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)", re.IGNORECASE)

@@ -88,6 +88,7 @@ class Selection:
     files: list[Path]
     passed_over: list[Path] = field(default_factory=list)
     manifests_unreadable: int = 0
+    missing: int = 0  # files the manifests of the deliveries read list, and the directory lacks
     notes: list[tuple[int, str]] = field(default_factory=list)
 
 
@@ -188,6 +189,7 @@ def select(files: list[Path]) -> Selection:
             if f not in chosen:
                 selection.notes.append((logging.INFO, f"{f}: passed over: not listed in {best.manifest}"))
         if missing := best.missing():
+            selection.missing += len(missing)
             names = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
             selection.notes.append((logging.WARNING, (
                 f"{best.folder}: {len(missing)} of the files {best.manifest} lists are not here ({names}): "

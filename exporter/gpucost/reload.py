@@ -134,9 +134,11 @@ class PricingSource:
             )
             yield MetricFamily(
                 "gpucost_billing_export_files", "gauge",
-                "Files of the billing export read, and passed over as another delivery's (see the log).",
+                "Files of the billing export read; passed over as another delivery's; listed by the "
+                "manifest of a delivery read but missing from the directory (see the log).",
                 [((("state", "read"),), self.billing.files),
-                 ((("state", "passed_over"),), self.billing.files_passed_over)],
+                 ((("state", "passed_over"),), self.billing.files_passed_over),
+                 ((("state", "missing"),), self.billing.files_missing)],
             )
             yield MetricFamily(
                 "gpucost_billing_export_manifests_unreadable", "gauge",
