@@ -27,7 +27,11 @@ from grafana_foundation_sdk.builders import stat
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as dm
-from panels import (  # dashboards/ is on sys.path when this file runs as a script
+from health import (  # dashboards/ is on sys.path when this file runs as a script
+    exporter_row,
+    prices_row,
+)
+from panels import (
     BATCH_KINDS,
     BUDGET_CELL,
     BUDGET_THRESHOLDS,
@@ -40,7 +44,6 @@ from panels import (  # dashboards/ is on sys.path when this file runs as a scri
     build_dashboard,
     currency_note,
     datasource_variable,
-    info_stat,
     label_variable,
     query,
     range_spend,
@@ -207,22 +210,8 @@ def overview(units: Units) -> dash.Dashboard:
                "{{gpu_model}}")],
         money, stacked=True), w=12, h=9)
 
-    grid.row("Exporter")
-    grid.add(info_stat("Currency", "The one currency of this deployment's prices (pricing file `currency:`).",
-                       "max by (currency) (gpucost_pricing_info)", "{{currency}}"), w=4, h=4)
-    grid.add(stat_panel("Data age", "Seconds since the least recently updated exporter (shard, node) "
-                        "last updated its cost model.",
-                        "time() - min(gpucost_last_update_timestamp_seconds)", units.seconds), w=4, h=4)
-    grid.add(stat_panel("Objects skipped", "Kubernetes objects left out of the costs (see the alert's runbook).",
-                        "sum(gpucost_objects_skipped) or vector(0)", units.count), w=4, h=4)
-    grid.add(stat_panel("GPU models at default price",
-                        "GPU models with no price of their own, charged at default.gpu_hour.",
-                        "count(count by (gpu_model) (gpucost_gpu_price_defaulted == 1)) or vector(0)", units.count), w=4, h=4)
-    grid.add(stat_panel("Overcommitted nodes",
-                        "Nodes whose reservations exceed allocatable, per resource; their pod costs are scaled down.",
-                        "sum by (resource) (gpucost_overcommitted_nodes)", units.count, "{{resource}}"), w=4, h=4)
-    grid.add(info_stat("Exporter version", "gpucost_build_info.",
-                       "max by (version) (gpucost_build_info)", "{{version}}"), w=4, h=4)
+    prices_row(grid, units)
+    exporter_row(grid, units)
 
     return build_dashboard(
         "gpucost-overview", "gpucost / Overview",
