@@ -18,7 +18,9 @@ def prices_row(grid: Grid, units: Units) -> None:
         "How many nodes each source prices (docs/pricing.md, precedence): billing (the node's own "
         "rows of the billing export), billing_sku (its instance type's rows), node_rule, "
         "instance_type, catalog, default (the unit prices: no price found).",
-        "count by (price_source) (gpucost_node_info)", units.count, "{{price_source}}"), w=12, h=4)
+        # max by node: an HA pair or shards report a node more than once
+        "count by (price_source) (max by (node, price_source) (gpucost_node_info))", units.count,
+        "{{price_source}}"), w=12, h=4)
     grid.add(stat_panel(
         "Pricing reload", "1 when the last (re)load of the pricing file and billing export worked; 0 "
         "while a broken new version is refused and the old prices are kept.",
@@ -27,13 +29,14 @@ def prices_row(grid: Grid, units: Units) -> None:
         "Billing export files missing",
         "Files a billing export delivery's manifest lists that the directory lacks, and manifests "
         "that cannot be read (alert GpucostBillingExportIncomplete).",
-        'sum(gpucost_billing_export_files{state="missing"}) + sum(gpucost_billing_export_manifests_unreadable)'
+        # max: every replica and shard reads the same export
+        'max(gpucost_billing_export_files{state="missing"}) + max(gpucost_billing_export_manifests_unreadable)'
         " or vector(0)", units.count), w=4, h=4)
     grid.add(stat_panel(
         "Nodes at the catalog's nearest region or on-demand price",
         "Nodes the catalog priced from another region of their type, or at on-demand for want of a "
         "spot price (gpucost_node_price_fallback).",
-        "count(gpucost_node_price_fallback == 1) or vector(0)", units.count), w=4, h=4)
+        "count(max by (node) (gpucost_node_price_fallback == 1)) or vector(0)", units.count), w=4, h=4)
 
 
 def exporter_row(grid: Grid, units: Units) -> None:
