@@ -315,6 +315,27 @@ def test_gpu_model_rollup_joins_node_info(stack: Stack, exported: list[Sample]) 
     _assert_close(got, dict(want))
 
 
+def _overview_query(title: str) -> str:
+    """The query of the shipped Overview dashboard's panel `title`."""
+    board = json.loads((ROOT / "dashboards" / "grafana" / "gpucost-overview.json").read_text())
+    (panel,) = [p for p in board["panels"] if p.get("title") == title]
+    return str(panel["targets"][0]["expr"])
+
+
+def test_prices_row_counts_nodes_by_price_source(stack: Stack, exported: list[Sample]) -> None:
+    want: dict[tuple[str, ...], float] = defaultdict(float)
+    for s in _node_series(exported, "gpucost_node_info"):
+        want[(s.labels["price_source"],)] += 1
+    assert len(want) >= 2  # the demo prices nodes from more than one source
+    _assert_close(_queried_by(stack, _overview_query("Nodes by price source"), "price_source"), dict(want))
+    fallbacks = {s.labels["node"] for s in _node_series(exported, "gpucost_node_price_fallback") if s.value == 1}
+    _assert_close(_queried_by(stack, _overview_query("Nodes at the catalog's nearest region or on-demand price")),
+                  {(): float(len(fallbacks))})
+    # no billing export in the demo: the panel shows 0, not "No data"
+    _assert_close(_queried_by(stack, _overview_query("Billing export files missing")), {(): 0.0})
+    _assert_close(_queried_by(stack, _overview_query("Pricing reload")), {(): 1.0})
+
+
 def test_node_cost_idle_and_reserved_share(stack: Stack, exported: list[Sample]) -> None:
     cost = _sum_by(_node_series(exported, "gpucost_node_cost_per_hour"), "resource")
     idle = _sum_by(_node_series(exported, "gpucost_node_idle_cost_per_hour"), "resource")
