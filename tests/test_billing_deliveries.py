@@ -339,3 +339,24 @@ def test_the_only_refresh_with_files_missing_is_read_with_a_warning(tmp_path: Pa
         b = load_billing(export, "USD")
     assert (b.resources["i-0aaa"].hourly, b.files, b.files_passed_over, b.files_missing) == (approx(38.528), 1, 0, 1)
     assert "1 of the files" in caplog.text and "lists are not here (my-export-00002.csv.gz)" in caplog.text
+
+
+def test_a_refresh_folder_named_otherwise_is_still_a_refresh(tmp_path: Path) -> None:
+    # Should AWS write the timestamp another way, the folders are still refreshes of the
+    # partition (never read side by side); the partition's manifest names one by its id, and
+    # without it the files' modification times order them.
+    export = tmp_path / "my-export"
+    older, newer = "20261119T061201Z-1b2c3d4e", "20261120T061044Z-7f3e9a10"
+    aws_refresh(export, older, ON_DEMAND, manifest=False)
+    aws_refresh(export, newer, PLAN, manifest=False)
+    data = export / "data" / "BILLING_PERIOD=2026-11"
+    os.utime(data / older / "my-export-00001.csv.gz", (1_763_532_000, 1_763_532_000))
+    os.utime(data / newer / "my-export-00001.csv.gz", (1_763_618_400, 1_763_618_400))
+    b = load_billing(export, "USD")
+    assert (b.resources["i-0aaa"].hourly, b.files, b.files_passed_over) == (approx(38.528), 1, 1)
+    meta = export / "metadata" / "BILLING_PERIOD=2026-11"
+    meta.mkdir(parents=True)
+    (meta / "my-export-Manifest.json").write_text(json.dumps(
+        {"executionId": "1b2c3d4e", "dataFiles": [f"s3://b/my-export/data/BILLING_PERIOD=2026-11/{older}/"
+                                                  "my-export-00001.csv.gz"]}))
+    assert price(export) == approx(55.04)  # the partition's manifest names the older one

@@ -29,7 +29,8 @@ summary). The delivery read in a period's folder (the `BILLING_PERIOD=` partitio
 4. the newest, when no delivery of the period has a manifest (the metadata not synced).
 
 "Newest" is the delivery's time: the timestamp in an AWS execution folder's name, a manifest's
-`runInfo.submittedTime` for Azure, else the files' latest modification. A delivery with a
+`runInfo.submittedTime` for Azure, else the files' latest modification. Any folder inside an
+AWS partition is a refresh, whatever its name: its timestamp's format is AWS's to change. A delivery with a
 manifest is read for the files the manifest lists (`dataFiles`, `blobs[].blobName`, by file
 name): AWS fills chunks an overwrite no longer needs with empty data, and neither provider
 promises that a folder holds nothing else. Files outside these layouts are all read.
@@ -156,7 +157,7 @@ def _place(f: Path) -> tuple[Path, Path, str] | None:
     parent = f.parent
     if _PARTITION.fullmatch(parent.name):
         return parent, parent, "aws"
-    if _EXECUTION.fullmatch(parent.name) and _PARTITION.fullmatch(parent.parent.name):
+    if _PARTITION.fullmatch(parent.parent.name):  # a "create new" refresh, however its folder is named
         return parent.parent, parent, "aws"
     for up in (parent, parent.parent, parent.parent.parent):
         if _MONTH.fullmatch(up.name):
@@ -214,17 +215,23 @@ def _describe_aws(period: Path, deliveries: dict[Path, Delivery], manifests: _Ma
     latest = manifests.in_folder(metadata)[-1:] if metadata is not None else []
     named = next((str(doc["executionId"]) for _, doc in latest if isinstance(doc.get("executionId"), str)), None)
     for d in deliveries.values():
-        m = _EXECUTION.fullmatch(d.folder.name) if d.folder != period else None
+        refresh = d.folder != period
+        m = _EXECUTION.fullmatch(d.folder.name) if refresh else None
         d.time = (_time(m[1]) if m else None) or _newest_mtime(d.files)
         if metadata is None:
             continue
-        own = manifests.in_folder(metadata / d.folder.name) if m is not None else []
-        if not own and latest and (m is None or m[2] == named):
+        own = manifests.in_folder(metadata / d.folder.name) if refresh else []
+        if not own and latest and (not refresh or _names_refresh(d.folder, named)):
             own = latest  # overwrite mode, or the refresh the partition's manifest describes
         if own:
             d.manifest, doc = own[-1]
             d.listed = _names(doc.get("dataFiles"))
     return named
+
+
+def _names_refresh(folder: Path, execution_id: str | None) -> bool:
+    """Whether an AWS refresh folder (`<timestamp>-<executionId>`) is the execution's."""
+    return bool(execution_id) and (folder.name == execution_id or folder.name.endswith(f"-{execution_id}"))
 
 
 def _describe_azure(deliveries: dict[Path, Delivery], manifests: _Manifests) -> None:
@@ -244,8 +251,7 @@ def _choose(deliveries: list[Delivery], named: str | None) -> Delivery:
     newest = sorted(deliveries, key=lambda d: (d.time, str(d.folder)), reverse=True)
     if named:
         for d in newest:
-            m = _EXECUTION.fullmatch(d.folder.name)
-            if m is not None and m[2] == named and d.complete():
+            if _names_refresh(d.folder, named) and d.complete():
                 return d
     for candidates in ([d for d in newest if d.complete()], [d for d in newest if d.manifest is not None]):
         if candidates:
