@@ -360,3 +360,13 @@ def test_a_refresh_folder_named_otherwise_is_still_a_refresh(tmp_path: Path) -> 
         {"executionId": "1b2c3d4e", "dataFiles": [f"s3://b/my-export/data/BILLING_PERIOD=2026-11/{older}/"
                                                   "my-export-00001.csv.gz"]}))
     assert price(export) == approx(55.04)  # the partition's manifest names the older one
+
+
+def test_a_download_in_progress_is_not_an_export_file(tmp_path: Path) -> None:
+    # Copy tools write a file under a temporary name and rename it when complete (aws s3 sync:
+    # `<name>.<random suffix>`; rclone `<name>.<hash>.partial`): never read half a file.
+    (tmp_path / "my-export-00001.csv.gz").write_bytes(gzip.compress(PLAN.encode()))
+    (tmp_path / "my-export-00002.csv.gz.a1B2c3D4").write_bytes(b"half a gzip")
+    (tmp_path / "my-export-00003.csv.gz.4f2a.partial").write_bytes(b"half a gzip")
+    assert billing.export_files(tmp_path) == [tmp_path / "my-export-00001.csv.gz"]
+    assert price(tmp_path) == approx(38.528)

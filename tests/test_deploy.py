@@ -48,8 +48,11 @@ def docs(path: Path) -> list[Doc]:
 
 
 def manifests() -> Iterator[tuple[Path, Doc]]:
-    """Kubernetes objects under deploy/ (kustomization files and the pricing data left out)."""
+    """Kubernetes objects under deploy/ (kustomization files, the pricing data and the patches
+    of deploy/components left out: those are tested as built, with the base they patch)."""
     for path in yaml_files():
+        if "components" in path.relative_to(DEPLOY).parts:
+            continue
         for doc in docs(path):
             if "apiVersion" in doc and "kind" in doc and doc["kind"] != "Kustomization":
                 yield path, doc
@@ -155,6 +158,33 @@ def test_each_mode_builds_with_exactly_its_workload_kind(folder: str, kinds: set
 def test_prometheus_operator_builds() -> None:
     kinds = sorted(d["kind"] for d in kustomize("prometheus-operator"))
     assert kinds == ["ConfigMap"] * len(DASHBOARDS) + ["PrometheusRule", "ServiceMonitor"]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kubectl kustomize) is not installed")
+def test_billing_export_component_feeds_the_exporter_a_copied_export() -> None:
+    """examples/billing-export-s3: deploy/base with deploy/components/billing-export-s3."""
+    built = kustomize("../examples/billing-export-s3")
+    (deployment,) = [d for d in built if d["kind"] == "Deployment"]
+    exporter, sync = containers(deployment)
+    assert parse_args(expand_args(exporter)).billing_export == "/var/lib/gpucost/billing"
+    (read,) = [m for m in exporter["volumeMounts"] if m["mountPath"] == "/var/lib/gpucost/billing"]
+    (write,) = [m for m in sync["volumeMounts"] if m["mountPath"] == "/var/lib/gpucost/billing"]
+    assert read["readOnly"] is True and not write.get("readOnly") and read["name"] == write["name"]
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert "emptyDir" in volumes[write["name"]]
+    # copies the configured URI with --delete, so refreshes S3 dropped go locally too
+    assert 'aws s3 sync "$BILLING_EXPORT_S3_URI" /var/lib/gpucost/billing --delete' in sync["args"][0]
+    configmaps = {d["metadata"]["name"]: d for d in built if d["kind"] == "ConfigMap"}
+    (source,) = sync["envFrom"]
+    data = configmaps[source["configMapRef"]["name"]]["data"]  # the generated, hashed name
+    assert data["BILLING_EXPORT_S3_URI"].startswith("s3://") and int(data["BILLING_EXPORT_SYNC_SECONDS"]) > 0
+    # locked down like the exporter, its CLI cache on a writable mount
+    sc = sync["securityContext"]
+    assert (sc["readOnlyRootFilesystem"], sc["allowPrivilegeEscalation"], sc["capabilities"]) == (
+        True, False, {"drop": ["ALL"]})
+    assert {"requests", "limits"} <= set(sync["resources"])
+    home = {e["name"]: e.get("value") for e in sync["env"]}["HOME"]
+    assert home in {m["mountPath"] for m in sync["volumeMounts"]}
 
 
 # --- RBAC -------------------------------------------------------------------------------------
