@@ -54,6 +54,7 @@ CHECKS = [
     (r"gpucost-exporter --pricing-file pricing\.yaml", "test_other_ways_to_run_it"),
     (r"kubectl apply -k (deploy/[\w/-]+)", "test_kubectl_apply_folders_build"),
     (r"kubectl apply -k my-gpucost", "test_your_own_image_overlay"),
+    (r"kubectl apply -k (examples/[\w/-]+)", "test_kubectl_apply_examples_build"),
     (r"docker buildx build --platform linux/amd64,linux/arm64 -t \S+ --push \.", "test_release_workflow_builds_as_documented"),
 ]
 
@@ -144,15 +145,20 @@ def test_release_workflow_builds_as_documented() -> None:
         assert ours in run_lines, f"the release workflow does not run {ours}"
 
 
-def manifest_images() -> set[str]:
+def manifest_images(components: bool = False) -> set[str]:
+    """The images of deploy/'s manifests; or of the optional components' sidecars."""
     images = set()
     for path in (REPO / "deploy").rglob("*.yaml"):
-        images |= set(re.findall(r"^\s+image:\s*(\S+)", path.read_text(), re.M))
+        if ("components" in path.relative_to(REPO / "deploy").parts) == components:
+            images |= set(re.findall(r"^\s+image:\s*(\S+)", path.read_text(), re.M))
     return images
 
 
 def test_manifests_run_the_image_the_workflow_publishes() -> None:
     assert manifest_images() == {f"{IMAGE}:{__version__}"}
+    # a component's sidecar runs a third party's image, pinned to a release
+    sidecars = manifest_images(components=True)
+    assert sidecars and all(re.fullmatch(r"[\w./-]+:\d+\.\d+\.\d+", i) for i in sidecars), sidecars
     assert f"org.opencontainers.image.source=\"https://github.com/{IMAGE.split('/')[1]}/" in \
         (REPO / "Dockerfile").read_text()
 
@@ -173,6 +179,16 @@ def test_kubectl_apply_folders_build() -> None:
     assert folders == {*LAYOUTS, "deploy/prometheus-operator"}
     for folder in sorted(folders):
         assert kustomize(REPO / folder), folder
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kubectl kustomize) is not installed")
+def test_kubectl_apply_examples_build() -> None:
+    folders = {m.group(1) for _, c in ALL_COMMANDS if (m := re.fullmatch(r"kubectl apply -k (examples/[\w/-]+)", c))}
+    assert folders == {"examples/billing-export-s3"}  # tests/test_deploy.py checks what it builds
+    for folder in sorted(folders):
+        exporters = [c for d in kustomize(REPO / folder) if d["kind"] == "Deployment"
+                     for c in d["spec"]["template"]["spec"]["containers"] if c["name"] == "exporter"]
+        assert [c["image"] for c in exporters] == [f"{IMAGE}:{__version__}"], folder
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (for kubectl kustomize) is not installed")
