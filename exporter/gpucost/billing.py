@@ -128,25 +128,33 @@ def resource_key(provider_id: str) -> str:
 def export_files(path: str | Path) -> list[Path]:
     """The CSV, gzip'd CSV and Parquet files of an export: the file itself, or a directory's
     (every delivery's), sorted."""
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(SUFFIXES))
-        if not files:
-            raise BillingError(f"{p}: no .csv, .csv.gz or .parquet files in the billing export directory")
-        return files
-    if not p.is_file():
-        raise BillingError(f"{p}: cannot read billing export: no such file or directory")
-    return [p]
+    return _listing(path)[0]
 
 
 def watched_files(path: str | Path) -> list[Path]:
     """What a reload watches: the export's files and, in a directory, its delivery manifests
     (a manifest arrives after the files of its delivery, and may make it the one read)."""
-    files = export_files(path)
+    files, manifests = _listing(path)
+    return files + manifests
+
+
+def _listing(path: str | Path) -> tuple[list[Path], list[Path]]:
+    """The export's files and its manifests, sorted, from one walk of a directory."""
     p = Path(path)
     if p.is_dir():
-        files += sorted(f for f in p.rglob("*") if f.is_file() and billing_deliveries.is_manifest(f))
-    return files
+        files, manifests = [], []
+        for f in sorted(p.rglob("*")):
+            name = f.name.lower()
+            if name.endswith(SUFFIXES) and f.is_file():
+                files.append(f)
+            elif billing_deliveries.is_manifest(f) and f.is_file():
+                manifests.append(f)
+        if not files:
+            raise BillingError(f"{p}: no .csv, .csv.gz or .parquet files in the billing export directory")
+        return files, manifests
+    if not p.is_file():
+        raise BillingError(f"{p}: cannot read billing export: no such file or directory")
+    return [p], []
 
 
 def current_files(path: str | Path) -> billing_deliveries.Selection:
