@@ -53,13 +53,21 @@ from .billing_chunks import (
     pieces,
     split_header,
 )
-from .billing_rows import BillingError, Columns, Rows, Survey, columnar, epoch, unreadable
+from .billing_rows import (
+    COST_COLUMNS,
+    BillingError,
+    Columns,
+    Rows,
+    Survey,
+    columnar,
+    epoch,
+    unreadable,
+)
 from .guard import encoding_of
 
 log = logging.getLogger("gpucost.billing")
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, csv.Error)
 
-COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
 DEFAULT_WINDOW_DAYS = 7
 #: What a directory of exports is read for. A file given by name is read as Parquet when its
 #: name ends in .parquet, else as CSV (gzip'd when it ends in .gz).

@@ -28,10 +28,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from .billing_rows import READ, BillingError, Columns, Rows, Survey, unreadable
+from .billing_rows import COST_COLUMNS, READ, BillingError, Columns, Rows, Survey, unreadable
 
 #: Columns the loader reads (billing_rows.Columns), and the ones the costs come from.
-USED = frozenset({*READ, "EffectiveCost", "BilledCost", "ListCost", "ContractedCost"})
+USED = frozenset({*READ, *COST_COLUMNS})
 #: Rows turned into CSV text at a time (about 4 MiB of an AWS export): bounded memory for row
 #: groups of any size. Each batch's groups (resource, day) are merged in Python, so fewer,
 #: larger batches are faster; at 5,000 nodes x 30 days, 5,000 / 10,000 / 20,000 rows loaded in

@@ -45,6 +45,8 @@ REQUIRED = ("ResourceId", "ChargeCategory", "ChargePeriodStart", "ChargePeriodEn
 OPTIONAL = ("ResourceName", "ChargeClass", "ServiceCategory", "ConsumedQuantity", "ConsumedUnit", "RegionId",
             "PricingCategory", "x_UsageType", "SkuMeter", "x_SkuDetails")
 READ = (*REQUIRED, *OPTIONAL, "Region")
+#: The FOCUS cost columns a price may be taken from (`--billing.cost-column`), the default first.
+COST_COLUMNS = ("EffectiveCost", "BilledCost", "ListCost", "ContractedCost")
 #: ConsumedUnit spellings that mean hours: AWS "Hrs", Azure "1 Hour" / "Hours", GCP "hour".
 _HOUR_UNITS = frozenset({"hrs", "hr", "hours", "hour", "h", "1 hour"})
 #: AWS usage types naming an instance's running hours: `BoxUsage:p5.48xlarge`,
