@@ -169,10 +169,12 @@ def test_overwrite_mode_reads_the_chunks_the_manifest_lists(tmp_path: Path) -> N
     assert billing.period_end(part / "my-export-00001.csv.gz") == "2026-12-01"
 
 
-@pytest.mark.parametrize("text", ['{"executionId": ', "[" * 100_000, '["my-export-00001.csv.gz"]', "\xff\xfe"])
+@pytest.mark.parametrize("text", ['{"executionId": ', "[" * 100_000, '["my-export-00001.csv.gz"]', "\xff\xfe",
+                                  '{"executionId": "7f3e", "x": [' + "{}," * 1_500_000 + "{}]}"])
 def test_an_unreadable_manifest_is_counted_and_taken_as_absent(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                               text: str) -> None:
-    # Cut short, nested deeper than the parser goes, not an object, not UTF-8.
+    # Cut short, nested deeper than the parser goes, not an object, not UTF-8, over 4 MiB (4.3
+    # MiB of empty objects would take some 100 MiB decoded).
     export = tmp_path / "my-export"
     aws_refresh(export, OLDER, ON_DEMAND)
     aws_refresh(export, NEWER, PLAN)

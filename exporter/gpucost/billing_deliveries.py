@@ -50,8 +50,9 @@ from .billing_rows import epoch
 _PARTITION = re.compile(r"billing_period=\d{4}-\d{2}", re.IGNORECASE)
 _EXECUTION = re.compile(r"(\d{4}-\d{2}-\d{2}T[0-9:.]+Z?)-(.+)")
 _MONTH = re.compile(r"\d{8}-\d{8}")
-#: A manifest lists a delivery's files: a few KiB, or a few MiB for thousands of parts.
-_MAX_MANIFEST = 64 << 20
+#: A manifest lists a delivery's files and columns: a few KiB. Past this it is refused unread:
+#: decoded, JSON of many small objects takes some twenty times its size in memory.
+_MAX_MANIFEST = 4 << 20
 
 
 def is_manifest(p: Path) -> bool:
