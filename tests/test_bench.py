@@ -16,6 +16,7 @@ def test_small_benchmark_run(capsys: pytest.CaptureFixture[str]) -> None:
     ])
     out = capsys.readouterr().out
     assert report.identical is True
+    assert report.same_in_fresh_process is True  # the measured syncs rendered what the scrapes serve
     assert report.samples > 1200  # at least cpu + memory for every counted pod
     measures = [r.what for r in report.rows]
     for expected in ("cold sync", "scrape plain", "scrape gzip", "watch", "memory (RSS)", "memory growth"):
