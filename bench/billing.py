@@ -5,6 +5,9 @@ loaded as `--billing-export` loads it, against a cold sync of the same nodes in 
     python -m bench.billing --nodes 500 --days 7  # a quick look
     python -m bench.billing --parquet             # also the same export as Parquet (pyarrow)
 
+Each figure is measured in a fresh process (the generator writes the export and the cluster's
+list pages from a process of its own, which exits), as bench.run measures its syncs.
+
 Measures
 1. load: `billing.load_billing` of the export (gzip'd CSV, as AWS Data Exports deliver it),
    seconds, as a ratio to a cold sync (list pages -> state -> gzip exposition, bench.run's
@@ -27,6 +30,8 @@ import argparse
 import csv
 import gc
 import gzip
+import json
+import pickle
 import resource
 import subprocess
 import sys
@@ -34,7 +39,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from gpucost import billing, billing_rows
+from gpucost import billing_rows
 from gpucost.billing import load_billing
 from gpucost.pricing import PricingConfig
 
@@ -163,35 +168,44 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--passes", type=int, default=3, help="best of this many loads and cold syncs")
     p.add_argument("--parquet", action="store_true", help="also the same export as Parquet (needs pyarrow)")
     p.add_argument("--memory-child", metavar="EXPORT", help=argparse.SUPPRESS)
+    p.add_argument("--generate-child", metavar="DIR", help=argparse.SUPPRESS)
+    p.add_argument("--load-child", metavar="EXPORT", help=argparse.SUPPRESS)
+    p.add_argument("--sync-child", metavar="PAGES", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_child:
         memory_child(Path(args.memory_child))
         return
+    if args.generate_child:
+        generate_child(Path(args.generate_child), args.nodes, args.pods_per_node, args.days, args.parquet)
+        return
+    if args.load_child:
+        load_child(Path(args.load_child), args.passes)
+        return
+    if args.sync_child:
+        sync_child(Path(args.sync_child), args.passes)
+        return
 
-    cluster = synth.generate(args.nodes * args.pods_per_node, nodes=args.nodes)
-    pages = run.list_pages(cluster)
-    instances = node_instances(cluster)
-    del cluster
-    results = []
+    # Each figure in a fresh process, none beside the generator's heap (as bench.run; see
+    # docs/performance.md, "Measured in fresh processes"): the generator writes the export and
+    # the cluster's list pages and exits.
     with tempfile.TemporaryDirectory() as tmp:
-        export = Path(tmp) / "focus-30d.csv.gz"
-        rows = write_export(export, instances, args.days)
-        exports = [("gzip'd CSV", export)]
+        work = Path(tmp)
+        facts = json.loads(_child("--generate-child", str(work), "--nodes", str(args.nodes),
+                                  "--pods-per-node", str(args.pods_per_node), "--days", str(args.days),
+                                  *(["--parquet"] if args.parquet else [])))
+        exports = [("gzip'd CSV", work / "focus-30d.csv.gz")]
         if args.parquet:
-            write_parquet(export, Path(tmp) / "focus-30d.parquet")
-            exports.append(("Parquet", Path(tmp) / "focus-30d.parquet"))
-        for label, path in exports:
-            results.append((label, path.stat().st_size, *measure(path, args.passes)))
-
-    sync = run.best_of(args.passes, run.cold_sync, pages, PricingConfig())
+            exports.append(("Parquet", work / "focus-30d.parquet"))
+        results = [(label, path.stat().st_size, *measure(path, args.passes)) for label, path in exports]
+        sync = run.Timing(*json.loads(_child("--sync-child", str(work / "pages.pickle"), "--passes", str(args.passes))))
+    rows = facts["rows"]
     pods = args.nodes * args.pods_per_node
     print(f"billing export: {args.nodes:,} nodes x {args.days} days hourly = {rows:,} rows")
     print("| measure | result | goal |")
     print("|---|---|---|")
     print(f"| cold sync ({args.nodes:,} nodes, {pods:,} pods) | {sync.wall * 1000:,.0f} ms "
           f"(CPU {sync.cpu * 1000:,.0f} ms) | reference |")
-    for label, size, load, (library, kept, peak), prices in results:
-        matched = sum(1 for iid, _, _ in instances if prices.node_price(f"aws:///us-east-1a/{iid}") is not None)
+    for label, size, load, (library, kept, peak), matched in results:
         print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} nodes priced from it) | "
               f"{load.wall * 1000:,.0f} ms = {load.wall / sync.wall:.2f} x cold sync "
               f"(CPU {load.cpu * 1000:,.0f} ms = {load.cpu / sync.cpu:.2f} x; {rows / load.wall:,.0f} rows/s) "
@@ -201,14 +215,51 @@ def main(argv: list[str] | None = None) -> None:
         print(f"| peak RSS growth while loading, {label} | {max(peak, 0) / 2**20:.1f} MiB | little |")
 
 
-def measure(export: Path, passes: int) -> tuple[run.Timing, tuple[int, int, int], billing.BillingPrices]:
-    """(the best load of `passes`, the memory child's figures, the prices)."""
-    figures = memory(export)
+def _child(*args: str) -> str:
+    """Run `python -m bench.billing ARGS` and return its last line of output."""
+    out = subprocess.run([sys.executable, "-m", "bench.billing", *args], stdout=subprocess.PIPE, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parquet: bool) -> None:
+    """Generate the cluster; write its list pages, its nodes' instances and the export."""
+    cluster = synth.generate(nodes * pods_per_node, nodes=nodes)
+    with (work / "pages.pickle").open("wb") as f:
+        pickle.dump(run.list_pages(cluster), f, protocol=pickle.HIGHEST_PROTOCOL)
+    instances = node_instances(cluster)
+    del cluster
+    (work / "instances.json").write_text(json.dumps(instances))
+    rows = write_export(work / "focus-30d.csv.gz", instances, days)
+    if parquet:
+        write_parquet(work / "focus-30d.csv.gz", work / "focus-30d.parquet")
+    print(json.dumps({"rows": rows}))
+
+
+def load_child(export: Path, passes: int) -> None:
+    """The best of `passes` loads of the export (wall, CPU), and how many of the cluster's nodes
+    it prices."""
+    instances = json.loads((export.parent / "instances.json").read_text())
     load, prices = run.Timing.of(load_billing, export, "USD")
     if passes > 1:
         rest = run.best_of(passes - 1, load_billing, export, "USD")
         load = run.Timing(min(load.wall, rest.wall), min(load.cpu, rest.cpu))
-    return load, figures, prices
+    matched = sum(1 for iid, _, _ in instances if prices.node_price(f"aws:///us-east-1a/{iid}") is not None)
+    print(json.dumps([load.wall, load.cpu, matched]))
+
+
+def sync_child(pages: Path, passes: int) -> None:
+    """The best of `passes` cold syncs of the cluster (wall, CPU)."""
+    with pages.open("rb") as f:
+        listed = pickle.load(f)
+    sync = run.best_of(passes, run.cold_sync, listed, PricingConfig())
+    print(json.dumps([sync.wall, sync.cpu]))
+
+
+def measure(export: Path, passes: int) -> tuple[run.Timing, tuple[int, int, int], int]:
+    """(the best load of `passes`, the memory child's figures, the nodes the export prices)."""
+    figures = memory(export)
+    wall, cpu, matched = json.loads(_child("--load-child", str(export), "--passes", str(passes)))
+    return run.Timing(wall, cpu), figures, matched
 
 
 if __name__ == "__main__":
