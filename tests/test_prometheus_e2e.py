@@ -354,8 +354,8 @@ def _settled(stack: Stack, expr: str, labels: tuple[str, ...], want: dict[tuple[
     """Assert that the window rule `expr` reaches `want` exactly. Rule groups run side by side:
     a window evaluated while gpucost.cost is part-way through an evaluation counts that
     evaluation in its denominator and not yet in its sum, and with the few evaluations a
-    just-started Prometheus holds that one value is far off (3/4 with four); the window's next
-    evaluation is exact (docs/rules.md). So read until a value matches, and fail with the last
+    just-started Prometheus holds that one value is far off (3/4 with four); a window evaluated
+    while no gpucost.cost evaluation is under way is exact (docs/rules.md). So read until a value matches, and fail with the last
     one read if none has by the deadline: an error that lasts is not this."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     while True:
