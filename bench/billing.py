@@ -33,8 +33,6 @@ import gzip
 import json
 import pickle
 import resource
-import subprocess
-import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,9 +152,7 @@ def memory_child(export: Path) -> None:
 
 
 def memory(export: Path) -> tuple[int, int, int]:
-    out = subprocess.run([sys.executable, "-m", "bench.billing", "--memory-child", str(export)],
-                         capture_output=True, text=True, check=True)
-    library, kept, peak, _ = out.stdout.split()
+    library, kept, peak, _ = _child("--memory-child", str(export)).split()
     return int(library), int(kept), int(peak)
 
 
@@ -197,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.parquet:
             exports.append(("Parquet", work / "focus-30d.parquet"))
         results = [(label, path.stat().st_size, *measure(path, args.passes)) for label, path in exports]
-        sync = run.Timing(*json.loads(_child("--sync-child", str(work / "pages.pickle"), "--passes", str(args.passes))))
+        sync = run.Timing(*json.loads(_child("--sync-child", str(work / "pages.pickle"),
+                                             "--passes", str(args.passes))))
     rows = facts["rows"]
     pods = args.nodes * args.pods_per_node
     print(f"billing export: {args.nodes:,} nodes x {args.days} days hourly = {rows:,} rows")
@@ -216,9 +213,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _child(*args: str) -> str:
-    """Run `python -m bench.billing ARGS` and return its last line of output."""
-    out = subprocess.run([sys.executable, "-m", "bench.billing", *args], stdout=subprocess.PIPE, text=True, check=True)
-    return out.stdout.strip().splitlines()[-1]
+    """`python -m bench.billing ARGS` in a fresh interpreter: the last line it printed."""
+    return run.child("bench.billing", *args)
 
 
 def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parquet: bool) -> None:

@@ -297,9 +297,8 @@ def measure(pods: int, scrapes: int, baseline_scrapes: int, events: int, report:
         # holds the generator's millions of objects (docs/performance.md: on this benchmark's
         # machine a 2 GB process beside the sync made its page faults four times as dear).
         path = Path(tmp) / "cluster.pickle"
-        subprocess.run([sys.executable, "-m", "bench.run", "--generate-child", str(path), "--pods", str(pods),
-                        "--scrapes", str(scrapes), "--events", str(events), *([] if dra else ["--device-plugins"])],
-                       stdout=subprocess.DEVNULL, check=True)
+        child("bench.run", "--generate-child", str(path), "--pods", str(pods), "--scrapes", str(scrapes),
+              "--events", str(events), *([] if dra else ["--device-plugins"]))
         # 1. cold sync and watch, each against decoding the same bytes alone, in fresh processes
         #    that hold what the exporter holds (sync_child); the median process counts
         fresh = [sync_in_child(path) for _ in range(sync_runs)]
@@ -425,11 +424,17 @@ def generate_child(path: Path, pods: int, scrapes: int, events: int, dra: bool) 
           file=sys.stderr)
 
 
+def child(module: str, *args: str) -> str:
+    """Run `python -m MODULE ARGS` in a fresh interpreter: the last line it printed (its
+    standard error passes through)."""
+    out = subprocess.run([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, check=True)
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
 def sync_in_child(path: Path) -> dict[str, Any]:
     """Measure the cold sync and the watch in a fresh interpreter (sync_child): its report."""
-    out = subprocess.run([sys.executable, "-m", "bench.run", "--sync-child", str(path)],
-                         capture_output=True, text=True, check=True)
-    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(child("bench.run", "--sync-child", str(path)))
     return result
 
 
@@ -493,11 +498,7 @@ def memory_child(pods: int, workdir: Path, dra: bool) -> None:
     gc.unfreeze()
     gc.collect()
     # Re-exec so the generator's memory is really gone, then measure.
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--memory-measure", str(workdir)],
-        capture_output=True, text=True, check=True,
-    )
-    print(out.stdout.strip())
+    print(child("bench.run", "--memory-measure", str(workdir)))
 
 
 def memory_measure(workdir: Path) -> None:
@@ -519,12 +520,8 @@ def measure_memory(sizes: list[int], report: Report, dra: bool = True) -> None:
     results = {}
     for pods in sizes:
         with tempfile.TemporaryDirectory(prefix="gpucost-bench-") as tmp:
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.run", "--memory-child", str(pods), tmp,
-                 *([] if dra else ["--device-plugins"])],
-                capture_output=True, text=True, check=True,
-            )
-            results[pods] = json.loads(out.stdout.strip().splitlines()[-1])
+            results[pods] = json.loads(child("bench.run", "--memory-child", str(pods), tmp,
+                                             *([] if dra else ["--device-plugins"])))
     base = results[sizes[0]]["baseline"]
     for pods in sizes:
         r = results[pods]
