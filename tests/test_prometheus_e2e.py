@@ -266,10 +266,18 @@ def _queried_by(stack: Stack, expr: str, *labels: str) -> dict[tuple[str, ...], 
             for r in stack.query(expr)}
 
 
+def _close(got: dict[tuple[str, ...], float], want: dict[tuple[str, ...], float]) -> bool:
+    return got.keys() == want.keys() and all(_isclose(got[k], v) for k, v in want.items())
+
+
+def _isclose(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+
+
 def _assert_close(got: dict[tuple[str, ...], float], want: dict[tuple[str, ...], float]) -> None:
     assert got.keys() == want.keys()
     for key, value in want.items():
-        assert math.isclose(got[key], value, rel_tol=1e-9, abs_tol=1e-12), (key, got[key], value)
+        assert _isclose(got[key], value), (key, got[key], value)
 
 
 # ---- Rules against the exporter's series -----------------------------------------------
@@ -351,21 +359,19 @@ def test_node_cost_idle_and_reserved_share(stack: Stack, exported: list[Sample])
 
 
 def _settled(stack: Stack, expr: str, labels: tuple[str, ...], want: dict[tuple[str, ...], float]) -> None:
-    """Assert that the window rule `expr` reaches `want` exactly. Rule groups run side by side:
-    a window evaluated while gpucost.cost is part-way through an evaluation counts that
-    evaluation in its denominator and not yet in its sum, and with the few evaluations a
-    just-started Prometheus holds that one value is far off (3/4 with four); a window evaluated
-    while no gpucost.cost evaluation is under way is exact (docs/rules.md). So read until a value matches, and fail with the last
-    one read if none has by the deadline: an error that lasts is not this."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
-    while True:
+    """Wait until the window rule `expr` equals `want` exactly. Rule groups run side by side: a
+    window evaluated while gpucost.cost is part-way through an evaluation counts that evaluation
+    in its denominator and not yet in its sum, and with the few evaluations a just-started
+    Prometheus holds, that one value is far off (3/4 with four); a window evaluated while no
+    gpucost.cost evaluation is under way is exact (docs/rules.md). An error that lasts past
+    SETTLE_TIMEOUT_S is not this: the test fails, naming the last value read."""
+    def exact() -> bool:
         got = _queried_by(stack, expr, *labels)
-        if got.keys() == want.keys() and all(
-                math.isclose(got[k], v, rel_tol=1e-9, abs_tol=1e-12) for k, v in want.items()):
-            return
-        if time.monotonic() > deadline:
-            _assert_close(got, want)
-        time.sleep(0.25)
+        if not _close(got, want):
+            raise ValueError(f"{expr} = {got}, want {want}")
+        return True
+
+    _wait_for(f"{expr} to equal rate x window", exact, stack, SETTLE_TIMEOUT_S)
 
 
 def test_spend_windows_of_constant_costs(stack: Stack, exported: list[Sample]) -> None:
