@@ -19,8 +19,9 @@ scripts/catalog_sources/README.md says where the publishers got the prices. Layo
   whole machine types by region from the Cloud Billing Catalog API;
 - `gce-gpus`: kubernetes/autoscaler `gce_price_info.go` `gpuPrices`, $/h per GPU attached to
   an N1 machine (rows named by the GKE accelerator, `nvidia-tesla-t4`);
-- `skypilot-aws`: skypilot-catalog `catalogs/v7/aws/vms.csv`, on-demand price per region and
-  spot price per zone (spot = the median of the region's zones).
+- `skypilot-aws`: skypilot-catalog `catalogs/v8/aws/vms.csv`, on-demand price per region and
+  spot price per zone (spot = the median of the region's zones; Local Zones left out), taken
+  only for instance types whose us-east-1 price agrees with the AWS Price List's.
 
 Sources are read in SOURCES order and the first to price an (instance type, region, capacity
 type) wins: hand-copied list prices, then the providers' APIs, then SkyPilot. The output is
@@ -62,6 +63,8 @@ FAMILIES = {
     "azure": re.compile(
         r"^Standard_(N(C|D|V)\d+[a-z]*(_[A-Z0-9]+)*(_v\d)?|D\d+(a|d)?s_v5|E\d+a?s_v5)$"),
 }
+#: AWS families with GPUs or other accelerators (the rest have none).
+ACCELERATED = re.compile(r"^(p\d|g\d|gr\d|inf\d|trn\d)")
 #: GKE accelerator names priced per GPU on N1 machines.
 GCE_GPUS = re.compile(r"^nvidia-tesla-(t4|p4|v100|p100)$")
 
@@ -81,7 +84,7 @@ SOURCES = (
     Source("karpenter_gcp.json", "karpenter-gcp", "karpenter-provider-gcp@417f047b", "2026-08-03"),
     Source("karpenter_azure.go", "karpenter-azure", "karpenter-provider-azure@352646f5", "2026-06-18"),
     Source("gce_gpus.go", "gce-gpus", "kubernetes-autoscaler@55c37cd5", "2020-07-15"),
-    Source("skypilot_aws.csv", "skypilot-aws", "skypilot-catalog-v7-aws@001367d2", "2026-11-30"),
+    Source("skypilot_aws.csv", "skypilot-aws", "skypilot-catalog-v8-aws@00148f2a", "2026-11-30"),
 )
 
 
@@ -144,21 +147,56 @@ def read_gce_gpus(text: str) -> Iterator[Price]:
             yield Price("gcp", name, "us-central1", "on-demand", float(price), gpus="1")
 
 
+SKYPILOT_AWS_HEADER = ["InstanceType", "AcceleratorName", "AcceleratorCount", "vCPUs", "MemoryGiB", "GpuInfo",
+                       "Price", "SpotPrice", "Region", "AvailabilityZone", "Arch"]
+_DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
+               "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw"}
+
+
+def zone_prefix(region: str) -> str:
+    """The prefix of an AWS zone ID in `region`: us-east-1 -> use1 (zone IDs are use1-az1 ...),
+    ap-northeast-2 -> apne2."""
+    area, direction, number = region.split("-")
+    return f"{area}{_DIRECTIONS[direction]}{number}"
+
+
 def read_skypilot_aws(text: str) -> Iterator[Price]:
+    """Per (type, region): the on-demand price, which must be the same in every zone of the region
+    (it is AWS's regional price), and the median of the zones' spot prices. Local Zone rows
+    (zone IDs with a zone group, use1-atl2-az1) are left out: they are priced apart from their
+    region. A row whose zone ID is not of its region, or a region whose zones disagree on the
+    on-demand price, is an error in the input (an upstream change, or a bad cut) and stops the
+    run."""
+    reader = csv.reader(io.StringIO(text))
+    if (header := next(reader)) != SKYPILOT_AWS_HEADER:
+        raise ValueError(f"skypilot-aws: unexpected header {header}")
     zones: dict[tuple[str, str], list[dict[str, str]]] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        if FAMILIES["aws"].match(row["InstanceType"]):
-            zones.setdefault((row["InstanceType"], row["Region"]), []).append(row)
+    for line, fields in enumerate(reader, start=2):
+        row = dict(zip(SKYPILOT_AWS_HEADER, fields, strict=True))
+        if not FAMILIES["aws"].match(row["InstanceType"]):
+            continue
+        prefix, zone = zone_prefix(row["Region"]), row["AvailabilityZone"]
+        if re.fullmatch(prefix + r"-[a-z]+\d+-az\d+", zone):
+            continue  # a Local Zone
+        if not re.fullmatch(prefix + r"-az\d+", zone):
+            raise ValueError(f"skypilot-aws line {line}: zone {row['AvailabilityZone']} is not in {row['Region']}")
+        zones.setdefault((row["InstanceType"], row["Region"]), []).append(row)
     for (itype, region), rows in sorted(zones.items()):
         first = rows[0]
         shape = {"vcpus": f"{float(first['vCPUs']):g}", "memory_gib": f"{float(first['MemoryGiB']):g}",
-                 "gpus": f"{float(first['AcceleratorCount']):g}" if first["AcceleratorCount"] else "0"}
+                 "gpus": f"{float(first['AcceleratorCount']):g}" if first["AcceleratorCount"]
+                 else "" if ACCELERATED.match(itype) else "0"}  # trn2's count is not stated
+        if any((r["vCPUs"], r["MemoryGiB"], r["AcceleratorCount"]) != (first["vCPUs"], first["MemoryGiB"],
+               first["AcceleratorCount"]) for r in rows):
+            raise ValueError(f"skypilot-aws: {itype} in {region}: zones disagree on the shape")
         prices = {float(r["Price"]) for r in rows if r["Price"]}
-        if len(prices) == 1:  # one on-demand price per region, whatever the zone
+        if len(prices) > 1:
+            raise ValueError(f"skypilot-aws: {itype} in {region}: zones disagree on the on-demand price {prices}")
+        if prices:
             yield Price("aws", itype, region, "on-demand", prices.pop(), **shape)
         spots = [float(r["SpotPrice"]) for r in rows if r["SpotPrice"]]
-        if spots:
-            yield Price("aws", itype, region, "spot", float(f"{statistics.median(spots):.6g}"), **shape)
+        if spots:  # zones' prices have 6 decimals, the mean of the middle two at most 7
+            yield Price("aws", itype, region, "spot", round(statistics.median(spots), 7), **shape)
 
 
 READERS = {
@@ -175,9 +213,24 @@ def read_list_prices(text: str) -> list[dict[str, str]]:
     return [dict(row) for row in csv.DictReader(lines)]
 
 
+def out_of_date(found: list[dict[str, str]], earlier: dict[tuple[str, str, str], dict[str, str]]) -> set[str]:
+    """The instance types whose us-east-1 on-demand price in `found` differs from an earlier
+    source's (the AWS Price List's): that source's figures for the type predate a price change
+    (SkyPilot snapshots before June 2025 still had P4 and P5 at their old prices), so none of its
+    rows of the type are taken, in any region."""
+    stale = set()
+    for row in found:
+        key = (row["instance_type"], "us-east-1", "on-demand")
+        if key == (row["instance_type"], row["region"], row["capacity_type"]) and key in earlier \
+                and float(earlier[key]["hourly"]) != float(row["hourly"]):
+            stale.add(row["instance_type"])
+    return stale
+
+
 def collect(sources_dir: Path = SOURCES_DIR) -> list[dict[str, str]]:
     """Every row, first source first; an (instance type, region, capacity type) that an
-    earlier source priced is not taken again."""
+    earlier source priced is not taken again, and a SkyPilot type whose us-east-1 price is out
+    of date is not taken at all."""
     rows: dict[tuple[str, str, str], dict[str, str]] = {}
     for src in SOURCES:
         text = (sources_dir / src.file).read_text()
@@ -188,6 +241,9 @@ def collect(sources_dir: Path = SOURCES_DIR) -> list[dict[str, str]]:
                       "capacity_type": p.capacity_type, "hourly": repr(p.hourly), "vcpus": p.vcpus,
                       "memory_gib": p.memory_gib, "gpus": p.gpus, "source": src.label, "date": src.date}
                      for p in READERS[src.layout](text)]
+        if src.layout == "skypilot-aws" and (stale := out_of_date(found, rows)):
+            print(f"{src.file}: left out, out of date against the AWS Price List: {sorted(stale)}", file=sys.stderr)
+            found = [row for row in found if row["instance_type"] not in stale]
         for row in found:
             rows.setdefault((row["instance_type"], row["region"], row["capacity_type"]), row)
     return list(rows.values())
@@ -214,7 +270,9 @@ def extract(layout: str, upstream: str) -> str:
     if layout == "skypilot-aws":
         reader = csv.reader(io.StringIO(upstream))
         header = next(reader)
-        kept = [row for row in reader if FAMILIES["aws"].match(row[0])]
+        # GpuInfo (a quoted dict of GPU names and memory) is blanked: the catalog takes the GPU
+        # count from AcceleratorCount, and the column is most of a GPU row's size.
+        kept = [[*row[:5], "", *row[6:]] for row in reader if FAMILIES["aws"].match(row[0])]
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerows([header, *kept])
         return text.getvalue()

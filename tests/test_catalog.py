@@ -37,20 +37,32 @@ LOOKUPS = [
     ("g6.xlarge", "us-gov-west-1", "on-demand", 1.0144, "us-gov-west-1", False, False, "2026-07-20"),
     ("p4d.24xlarge", "us-gov-west-1", "", 26.3511, "us-gov-west-1", False, False, "2026-07-20"),
     ("g4dn.xlarge", "us-gov-east-1", "", 0.663, "us-gov-east-1", False, False, "2026-07-20"),
-    # no p5 row for eu-west-1: the cheapest listed region, flagged
+    # SkyPilot v8 aws/vms.csv @00148f2a (read 2026-11-30), p5.48xlarge, each region's zones:
+    # on demand ap-northeast-1 68.8, ap-northeast-2 75.9552, ap-south-1 66.048, ap-southeast-2
+    # 71.552, ap-southeast-3 75.9552, ca-central-1 63.296, eu-north-1 58.8928, eu-west-2 71.552,
+    # us-east-1/us-east-2/us-west-2 55.04, us-west-1 68.8; no eu-west-1 rows.
+    ("p5.48xlarge", "eu-west-2", "on-demand", 71.552, "eu-west-2", False, False, "2026-11-30"),
+    # spot: the median of the zones; eu-west-2 15.7259, 15.5259, 16.3251 -> 15.7259
+    ("p5.48xlarge", "eu-west-2", "spot", 15.7259, "eu-west-2", False, False, "2026-11-30"),
+    # us-east-1 zones az1-az6: 55.04, 19.2531, 21.1543, 55.04, 25.7522, 17.6289 -> (21.1543 +
+    # 25.7522) / 2; the Atlanta Local Zone's 10.2397 (use1-atl2-az1) is not a zone of the region
+    ("p5.48xlarge", "us-east-1", "spot", 23.45325, "us-east-1", False, False, "2026-11-30"),
+    # us-west-2 zones 12.6935, 12.9785, 12.9727, 16.1301 -> (12.9727 + 12.9785) / 2
+    ("p5.48xlarge", "us-west-2", "spot", 12.9756, "us-west-2", False, False, "2026-11-30"),
+    # no p5 row for eu-west-1: the cheapest listed region, flagged (us-east-1, us-east-2 and
+    # us-west-2 are all 55.04: the first by name, whose row is the hand-copied one)
     ("p5.48xlarge", "eu-west-1", "on-demand", 55.04, "us-east-1", True, False, "2026-09-24"),
-    # no spot row for p5: the on-demand price, flagged
-    ("p5.48xlarge", "us-east-1", "spot", 55.04, "us-east-1", False, True, "2026-09-24"),
-    # SkyPilot v7 aws/vms.csv @001367d2, read 2026-11-30: r5a.2xlarge
-    ("r5a.2xlarge", "eu-west-1", "on-demand", 0.508, "eu-west-1", False, False, "2026-11-30"),
-    # spot: median of the zones' prices; eu-west-1 zones 0.2513, 0.2195, 0.2330 -> 0.2330
-    ("r5a.2xlarge", "eu-west-1", "spot", 0.233, "eu-west-1", False, False, "2026-11-30"),
-    # us-west-2 zones 0.1914, 0.1886, 0.1895, 0.2281 -> (0.1895 + 0.1914) / 2 = 0.19045
-    ("r5a.2xlarge", "us-west-2", "spot", 0.19045, "us-west-2", False, False, "2026-11-30"),
-    # a region not listed, spot: the cheapest region's spot price (ap-south-1 0.1425), flagged
-    ("r5a.2xlarge", "sa-east-1", "spot", 0.1425, "ap-south-1", True, False, "2026-11-30"),
-    # no region label at all: cheapest on-demand region (ap-south-1 0.286), flagged
-    ("r5a.2xlarge", "", "", 0.286, "ap-south-1", True, False, "2026-11-30"),
+    # a spot p5 in eu-west-1: the cheapest region's spot price, us-east-2's zones 11.2543,
+    # 11.5616, 11.9912 -> 11.5616 (below us-west-2's 12.9756 and eu-west-2's 15.7259)
+    ("p5.48xlarge", "eu-west-1", "spot", 11.5616, "us-east-2", True, False, "2026-11-30"),
+    # ap-northeast-2 lists no spot price for p5 (its one zone has none): on demand, flagged
+    ("p5.48xlarge", "ap-northeast-2", "spot", 75.9552, "ap-northeast-2", False, True, "2026-11-30"),
+    # p4d.24xlarge: us-east-2 on demand as SkyPilot writes it (us-east-1's is the price list's
+    # 21.957642); us-east-1 spot zones 2.4655, 8.1915, 8.1203, 7.8799 -> (7.8799 + 8.1203) / 2
+    ("p4d.24xlarge", "us-east-2", "on-demand", 21.95764, "us-east-2", False, False, "2026-11-30"),
+    ("p4d.24xlarge", "us-east-1", "spot", 8.0001, "us-east-1", False, False, "2026-11-30"),
+    # p6-b200.48xlarge us-east-1 spot: use1-az6's 21.0148 (its other row is the Local Zone's)
+    ("p6-b200.48xlarge", "us-east-1", "spot", 21.0148, "us-east-1", False, False, "2026-11-30"),
     # karpenter-provider-gcp initial-prices.json @417f047b (refresh of 2026-08-03)
     ("a3-highgpu-8g", "us-central1", "on-demand", 88.4899999025753, "us-central1", False, False, "2026-08-03"),
     ("a3-highgpu-8g", "us-central1", "spot", 50.6095408219178, "us-central1", False, False, "2026-08-03"),
@@ -150,7 +162,8 @@ def test_breadth(provider: str, instance_types: set[str]) -> None:
 def test_gpu_counts_agree_with_the_hardware_table() -> None:
     """A row that states its GPU count (hand-copied, SkyPilot, or a GCP accelerator-optimized
     name) agrees with catalog.INSTANCE_GPUS wherever both know the type."""
-    stated = [(r["instance_type"], int(r["gpus"])) for r in _rows() if r["gpus"]]
+    # (g6f sizes state a fraction of an L4: 0.125, 0.25, 0.5; none is in the hardware table)
+    stated = [(r["instance_type"], float(r["gpus"])) for r in _rows() if r["gpus"]]
     checked = [(t, n) for t, n in stated if t in catalog.INSTANCE_GPUS]
     assert len({t for t, _ in checked}) >= 20  # every A2/A3 type and the hand-copied AWS ones
     assert [(t, n) for t, n in checked if catalog.INSTANCE_GPUS[t][0] != n] == []
@@ -204,7 +217,7 @@ def test_fallbacks_are_on_metrics() -> None:
     from builders import engine, exact, node
 
     s = engine([
-        # p5.48xlarge is listed in us-east-1 only: 55.04 from there
+        # p5.48xlarge is not sold in eu-west-1: the cheapest region's 55.04 (us-east-1)
         node("eks-p5", labels={"node.kubernetes.io/instance-type": "p5.48xlarge",
                                "topology.kubernetes.io/region": "eu-west-1"}),
         # Azure rows have no spot price, and usgovvirginia is not listed: eastus's 3.673, both flags
@@ -226,3 +239,75 @@ def test_fallbacks_are_on_metrics() -> None:
         'gpucost_node_price_fallback{node="eks-p5",reason="region"} 1',
     ]
     assert "# TYPE gpucost_node_price_fallback gauge" in text
+
+
+def _gen_catalog():  # scripts/ is not a package
+    import importlib.util
+
+    if "gen_catalog" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("gen_catalog", REPO / "scripts" / "gen_catalog.py")
+        assert spec is not None and spec.loader is not None
+        module = sys.modules["gen_catalog"] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+        spec.loader.exec_module(module)
+    return sys.modules["gen_catalog"]
+
+
+SKYPILOT_HEADER = ("InstanceType,AcceleratorName,AcceleratorCount,vCPUs,MemoryGiB,GpuInfo,Price,SpotPrice,Region,"
+                   "AvailabilityZone,Arch\n")
+
+
+def test_extract_skypilot_keeps_the_kept_families_and_blanks_gpu_info(tmp_path: Path) -> None:
+    # rows as SkyPilot v8 aws/vms.csv @00148f2a writes them (p5.48xlarge us-east-1, use1-az2)
+    gpu_info = ("\"{'Gpus': [{'Name': 'H100', 'Manufacturer': 'NVIDIA', 'Count': 8, 'LogicalGpuCount': 8, "
+                "'GpuPartitionSize': 1.0, 'Workloads': ['ml-ai'], 'MemoryInfo': {'SizeInMiB': 81920}}], "
+                "'TotalGpuMemoryInMiB': 655360}\"")
+    upstream = tmp_path / "vms.csv"
+    upstream.write_text(SKYPILOT_HEADER
+                        + "mac2.metal,,,12.0,16.0,,0.65,,us-west-2,usw2-az4,arm64\n"
+                        + f"p5.48xlarge,H100,8.0,192.0,2048.0,{gpu_info},55.04,19.253100,us-east-1,use1-az2,x86_64\n")
+    out = tmp_path / "cut.csv"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "skypilot-aws",
+                    str(upstream), str(out)], check=True, capture_output=True)
+    assert out.read_text() == SKYPILOT_HEADER + "p5.48xlarge,H100,8.0,192.0,2048.0,,55.04,19.253100,us-east-1,use1-az2,x86_64\n"
+
+
+def _skypilot(*rows: str) -> str:
+    return SKYPILOT_HEADER + "".join(f"{r},x86_64\n" for r in rows)
+
+
+def test_skypilot_reader_refuses_inconsistent_input() -> None:
+    gen = _gen_catalog()
+    # a zone ID of another region: a bad cut, or an upstream change
+    with pytest.raises(ValueError, match="line 2: zone euw2-az1 is not in eu-west-1"):
+        list(gen.read_skypilot_aws(_skypilot("p5.48xlarge,H100,8.0,192.0,2048.0,,71.552,15.725900,eu-west-1,euw2-az1")))
+    # two on-demand prices in one region
+    with pytest.raises(ValueError, match="zones disagree on the on-demand price"):
+        list(gen.read_skypilot_aws(_skypilot("p5.48xlarge,H100,8.0,192.0,2048.0,,71.552,15.725900,eu-west-2,euw2-az1",
+                                              "p5.48xlarge,H100,8.0,192.0,2048.0,,71.55,15.525900,eu-west-2,euw2-az2")))
+    with pytest.raises(ValueError, match="unexpected header"):
+        list(gen.read_skypilot_aws("InstanceType,Price\np5.48xlarge,55.04\n"))
+
+
+def test_a_skypilot_snapshot_older_than_a_price_change_is_left_out(tmp_path: Path) -> None:
+    """SkyPilot v7 aws/vms.csv @001367d2 still had P5 at its price before AWS's June 2025 cut
+    (us-east-1 98.32 against the Price List's 55.04): none of its p5.48xlarge rows are taken,
+    in any region; a type whose us-east-1 price agrees (inf2.xlarge 0.7582) is."""
+    gen = _gen_catalog()
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for src in gen.SOURCES:
+        (sources / src.file).write_text((gen.SOURCES_DIR / src.file).read_text())
+    (sources / "skypilot_aws.csv").write_text(_skypilot(
+        # p5.48xlarge rows of v7 @001367d2 (read 2026-11-30)
+        "p5.48xlarge,H100,8.0,192.0,2048.0,,127.816,43.014500,eu-west-2,euw2-az1",
+        "p5.48xlarge,H100,8.0,192.0,2048.0,,98.32,30.326000,us-east-1,use1-az1",
+        # inf2.xlarge of the same file: us-east-1 0.7582, as karpenter_aws.go (2026-07-20)
+        "inf2.xlarge,Inferentia2,1.0,4.0,16.0,,0.94775,0.414400,eu-west-1,euw1-az1",
+        "inf2.xlarge,Inferentia2,1.0,4.0,16.0,,0.7582,0.127600,us-east-1,use1-az1",
+    ))
+    rows = {(r["instance_type"], r["region"], r["capacity_type"]): r for r in gen.collect(sources)}
+    assert rows[("p5.48xlarge", "us-east-1", "on-demand")]["hourly"] == "55.04"  # the price list's
+    assert ("p5.48xlarge", "eu-west-2", "on-demand") not in rows
+    assert ("p5.48xlarge", "us-east-1", "spot") not in rows
+    assert rows[("inf2.xlarge", "eu-west-1", "on-demand")]["hourly"] == "0.94775"
+    assert rows[("inf2.xlarge", "eu-west-1", "spot")]["hourly"] == "0.4144"

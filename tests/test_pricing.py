@@ -157,8 +157,9 @@ nodes:
         # 350,400 over 4 x 8,760 h = 10.0 $/h, + power 3.2 + hosting 1.8 = 15.0
         (facts(name="onprem-1"), "node_rule", 15.0),
         (facts(name="fixed-1", instance_type="p4d.24xlarge"), "node_rule", 30.0),
-        # spot r5a.2xlarge in us-east-1 (catalog spot row, median of zones): 0.2081
-        (facts(name="c", instance_type="r5a.2xlarge", region="us-east-1", capacity_type="spot"), "catalog", 0.2081),
+        # spot r5a.2xlarge in us-east-1 (catalog spot row, the median of its zones; SkyPilot v8
+        # @00148f2a: 0.2418, 0.2290, 0.2378, 0.2765, 0.2334): 0.2378
+        (facts(name="c", instance_type="r5a.2xlarge", region="us-east-1", capacity_type="spot"), "catalog", 0.2378),
         (facts(name="d", instance_type="r5a.2xlarge", region="us-east-1", capacity_type="on-demand"), "catalog", 0.452),
         # the file's instance_types win over the catalog
         (facts(name="e", instance_type="p4d.24xlarge"), "default", 8 * 0.031611 + 32 * 0.004237),
