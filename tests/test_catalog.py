@@ -321,3 +321,14 @@ def test_the_shipped_skypilot_cut_is_what_extract_keeps(tmp_path: Path) -> None:
     subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "skypilot-aws",
                     str(cut), str(out)], check=True, capture_output=True)
     assert out.read_text() == cut.read_text()
+
+
+def test_parse_reads_columns_by_name() -> None:
+    text = ("date,hourly,provider,region,instance_type,capacity_type,source,gpus\n"
+            "2026-11-30,71.552,aws,eu-west-2,p5.48xlarge,on-demand,skypilot-catalog-v8-aws@00148f2a,8\n"
+            "2026-11-30,15.7259,aws,eu-west-2,p5.48xlarge,spot,skypilot-catalog-v8-aws@00148f2a,8\n")
+    rows = regional.parse(text).rows
+    assert rows[0] == regional.CatalogRow("aws", "p5.48xlarge", "eu-west-2", "on-demand", 71.552,
+                                          "skypilot-catalog-v8-aws@00148f2a", "2026-11-30")
+    assert rows[1].hourly == 15.7259 and rows[1].capacity_type == "spot"
+    assert rows[0].source is rows[1].source  # repeated texts are kept once

@@ -21,12 +21,14 @@ import io
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from typing import NamedTuple
 
 from . import gpumodels
 
 
-@dataclass(frozen=True)
-class CatalogRow:
+class CatalogRow(NamedTuple):
+    """One row of the catalog (a tuple: 13,500 of them are kept for the life of the process)."""
+
     provider: str
     instance_type: str
     region: str
@@ -127,10 +129,15 @@ def _index(catalog: Catalog) -> dict[str, list[CatalogRow]]:
 
 def parse(text: str) -> Catalog:
     """A catalog from its CSV text (columns as scripts/gen_catalog.py writes them)."""
+    reader = csv.reader(io.StringIO(text))
+    at = {name: i for i, name in enumerate(next(reader, []))}
+    p, t, r, c, h, s, d = (at[name] for name in CatalogRow._fields)
+    shared: dict[str, str] = {}  # one string for each repeated provider, region, source and date
+    one = shared.setdefault
     rows = tuple(
-        CatalogRow(r["provider"], r["instance_type"], r["region"], r["capacity_type"], float(r["hourly"]),
-                   r["source"], r["date"])
-        for r in csv.DictReader(io.StringIO(text))
+        CatalogRow(one(f[p], f[p]), f[t], one(f[r], f[r]), one(f[c], f[c]), float(f[h]), one(f[s], f[s]),
+                   one(f[d], f[d]))
+        for f in reader
     )
     return Catalog(rows)
 
