@@ -155,9 +155,9 @@ _DIRECTIONS = {"north": "n", "south": "s", "east": "e", "west": "w", "central": 
 
 def zone_prefix(region: str) -> str:
     """The prefix of an AWS zone ID in `region`: us-east-1 -> use1 (zone IDs are use1-az1 ...),
-    ap-northeast-2 -> apne2."""
-    area, direction, number = region.split("-")
-    return f"{area}{_DIRECTIONS[direction]}{number}"
+    ap-northeast-2 -> apne2, us-gov-west-1 -> usgw1."""
+    area, *words, number = region.split("-")
+    return area + "".join(_DIRECTIONS.get(w, w[:1]) for w in words) + number
 
 
 def read_skypilot_aws(text: str) -> Iterator[Price]:

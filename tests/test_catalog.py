@@ -332,3 +332,13 @@ def test_parse_reads_columns_by_name() -> None:
                                           "skypilot-catalog-v8-aws@00148f2a", "2026-11-30")
     assert rows[1].hourly == 15.7259 and rows[1].capacity_type == "spot"
     assert rows[0].source is rows[1].source  # repeated texts are kept once
+
+
+@pytest.mark.parametrize(("region", "prefix"), [
+    # zone IDs as AWS's documentation tables them per region (us-east-1 use1-az1, sa-east-1
+    # sae1-az1, us-gov-west-1 usgw1-az1 ... usgw1-az3) and as SkyPilot v8 lists them
+    ("us-east-1", "use1"), ("ap-northeast-2", "apne2"), ("eu-central-1", "euc1"), ("me-south-1", "mes1"),
+    ("ap-southeast-4", "apse4"), ("us-gov-west-1", "usgw1"),
+])
+def test_zone_id_prefix(region: str, prefix: str) -> None:
+    assert _gen_catalog().zone_prefix(region) == prefix
