@@ -188,10 +188,14 @@ def test_spot_node_in_the_catalog_is_priced_spot_and_flags_pass_to_the_price() -
     assert resolve_node_price(PricingConfig(), n1).total == pytest.approx(1.079998, rel=1e-12)
 
 
+def _run_gen_catalog(*args: str) -> None:
+    """scripts/gen_catalog.py as a user runs it."""
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), *args], check=True, capture_output=True)
+
+
 def test_generator_reproduces_the_shipped_table(tmp_path: Path) -> None:
     out = tmp_path / "catalog.csv.gz"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "--output", str(out)],
-                   check=True, capture_output=True)
+    _run_gen_catalog("--output", str(out))
     assert gzip.decompress(out.read_bytes()) == gzip.decompress(SHIPPED.read_bytes())
     assert SHIPPED.stat().st_size < 100_000  # the wheel stays small
 
@@ -205,8 +209,7 @@ def test_extract_keeps_the_layout(tmp_path: Path) -> None:
         '\t"us-east-1": {\n\t\t// a1 family\n\t\t"a1.large": 0.051000, "a1.medium": 0.025500,\n'
         '\t\t// p5 family\n\t\t"p5.48xlarge": 55.040000, "p5.4xlarge": 6.880000,\n\t},\n}\n')
     out = tmp_path / "cut.go"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "karpenter-aws",
-                    str(upstream), str(out)], check=True, capture_output=True)
+    _run_gen_catalog("extract", "karpenter-aws", str(upstream), str(out))
     assert out.read_text() == ('// generated at 2026-07-20T13:44:30Z for us-east-1\n"us-east-1": {\n'
                                '\t"p5.48xlarge": 55.040000,\n\t"p5.4xlarge": 6.880000,\n}\n')
 
@@ -266,8 +269,7 @@ def test_extract_skypilot_keeps_the_kept_families_and_blanks_gpu_info(tmp_path: 
                         + "mac2.metal,,,12.0,16.0,,0.65,,us-west-2,usw2-az4,arm64\n"
                         + f"p5.48xlarge,H100,8.0,192.0,2048.0,{gpu_info},55.04,19.253100,us-east-1,use1-az2,x86_64\n")
     out = tmp_path / "cut.csv"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "skypilot-aws",
-                    str(upstream), str(out)], check=True, capture_output=True)
+    _run_gen_catalog("extract", "skypilot-aws", str(upstream), str(out))
     assert out.read_text() == SKYPILOT_HEADER + "p5.48xlarge,H100,8.0,192.0,2048.0,,55.04,19.253100,us-east-1,use1-az2,x86_64\n"
 
 
@@ -318,8 +320,7 @@ def test_the_shipped_skypilot_cut_is_what_extract_keeps(tmp_path: Path) -> None:
     again changes nothing and no row in it is silently unread."""
     cut = REPO / "scripts" / "catalog_sources" / "skypilot_aws.csv"
     out = tmp_path / "again.csv"
-    subprocess.run([sys.executable, str(REPO / "scripts" / "gen_catalog.py"), "extract", "skypilot-aws",
-                    str(cut), str(out)], check=True, capture_output=True)
+    _run_gen_catalog("extract", "skypilot-aws", str(cut), str(out))
     assert out.read_text() == cut.read_text()
 
 
