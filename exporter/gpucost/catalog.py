@@ -4,6 +4,13 @@ Sources (see docs/pricing.md and shared/reference/gpu-instance-prices.md):
   [P] AWS Price List offer files, version 2026-09-24 (us-east-1, Linux, on demand).
   [S] SkyPilot catalog (skypilot-org/skypilot-catalog v6/v7 vms.csv).
   [O] OpenCost configs/default.json (GCP us-central1 unit prices).
+  [K] AWS Price List API (us-east-1, Linux, on demand) as karpenter-provider-aws generated it
+      (zz_generated.pricing_aws.go @1d927085, 2026-07-20); vCPU and GiB from SkyPilot v8 vms.csv
+      (@00148f2a), which agrees on the price.
+  [Z] Azure Retail Prices API (Linux, pay as you go) as karpenter-provider-azure generated it
+      (zz_generated.pricing.go @352646f5, 2026-06-18; eastus, ND MI300X v5 eastus2); vCPU, GiB
+      and GPUs from Microsoft's size tables (azure-docs sizes/gpu-accelerated, and the AKS VM
+      size list of microsoft/aspire AksNodeVmSizes.cs).
 Figures marked "uncertain" in the reference are left out on purpose.
 """
 
@@ -36,17 +43,41 @@ INSTANCE_TYPES: dict[str, tuple[float, int, int, int, str]] = {
     "Standard_ND96asr_v4": (27.197, 96, 900, 8, "S"),
     "Standard_ND96amsr_A100_v4": (32.77, 96, 1900, 8, "S"),
     "Standard_D4s_v5": (0.192, 4, 16, 0, "S"),
+    # The reference instances of the GPU models below that none of the above carries.
+    "p6-b200.48xlarge": (113.9328, 192, 2048, 8, "K"),
+    "g6e.xlarge": (1.861, 4, 32, 1, "K"),
+    "g7e.2xlarge": (3.36312, 8, 64, 1, "K"),
+    "p3.2xlarge": (3.06, 8, 61, 1, "K"),
+    "p3dn.24xlarge": (31.212, 96, 768, 8, "K"),
+    "g5g.xlarge": (0.42, 4, 8, 1, "K"),
+    "g4ad.xlarge": (0.37853, 4, 16, 1, "K"),
+    "Standard_NC40ads_H100_v5": (6.98, 40, 320, 1, "Z"),
+    "Standard_ND96isr_MI300X_v5": (48.0, 96, 1850, 8, "Z"),
 }
 
-#: GPU model (canonical, see gpumodels) -> the AWS instance type it is priced from.
+#: GPU model (canonical, see gpumodels) -> the instance type it is priced from: an AWS one where
+#: AWS sells the GPU, else Azure's. Left out: models no instance carries whole (GB200's sizes
+#: are not listed with their shapes here) and the A10, whose Azure sizes carry so much memory
+#: that the remainder is not a GPU price (NV36ads_A10_v5: 3.2 $/h - 36 vCPU - 440 GiB leaves
+#: 0.198 $/h; see docs/pricing.md).
 _MODEL_REFERENCE_INSTANCE = {
     "NVIDIA-A100-SXM4-40GB": "p4d.24xlarge",
     "NVIDIA-A100-SXM4-80GB": "p4de.24xlarge",
     "NVIDIA-H100-80GB-HBM3": "p5.48xlarge",
     "NVIDIA-H200": "p5en.48xlarge",
+    "NVIDIA-B200": "p6-b200.48xlarge",
     "NVIDIA-A10G": "g5.xlarge",
     "NVIDIA-L4": "g6.xlarge",
+    "NVIDIA-L40S": "g6e.xlarge",
+    "NVIDIA-RTX-PRO-6000": "g7e.2xlarge",
     "NVIDIA-T4": "g4dn.xlarge",
+    "NVIDIA-T4G": "g5g.xlarge",
+    "NVIDIA-V100-SXM2-16GB": "p3.2xlarge",
+    "NVIDIA-V100-SXM2-32GB": "p3dn.24xlarge",
+    "NVIDIA-A100-80GB-PCIe": "Standard_NC24ads_A100_v4",
+    "NVIDIA-H100-NVL": "Standard_NC40ads_H100_v5",
+    "AMD-Instinct-MI300X": "Standard_ND96isr_MI300X_v5",
+    "AMD-Radeon-Pro-V520": "g4ad.xlarge",
 }
 
 
@@ -59,7 +90,7 @@ def derived_gpu_price(instance_type: str) -> float:
     return (price - host) / gpus
 
 
-#: $ per physical GPU-hour by model, derived from [P] list prices (see derived_gpu_price).
+#: $ per physical GPU-hour by model, derived from list prices (see derived_gpu_price).
 GPU_MODELS: dict[str, float] = {
     model: derived_gpu_price(itype) for model, itype in _MODEL_REFERENCE_INSTANCE.items()
 }
@@ -92,6 +123,9 @@ INSTANCE_GPUS: dict[str, tuple[int, str]] = {
     "g6.12xlarge": (4, "NVIDIA-L4"), "g6.24xlarge": (4, "NVIDIA-L4"), "g6.48xlarge": (8, "NVIDIA-L4"),
     **{f"g6e.{s}": (1, "NVIDIA-L40S") for s in ("xlarge", "2xlarge", "4xlarge", "8xlarge", "16xlarge")},
     "g6e.12xlarge": (4, "NVIDIA-L40S"), "g6e.24xlarge": (4, "NVIDIA-L40S"), "g6e.48xlarge": (8, "NVIDIA-L40S"),
+    **{f"g7e.{s}": (1, "NVIDIA-RTX-PRO-6000") for s in ("2xlarge", "4xlarge", "8xlarge")},
+    "g7e.12xlarge": (2, "NVIDIA-RTX-PRO-6000"), "g7e.24xlarge": (4, "NVIDIA-RTX-PRO-6000"),
+    "g7e.48xlarge": (8, "NVIDIA-RTX-PRO-6000"),
     # GCP (n1 machine types take 1-8 attached GPUs: the machine type alone does not say)
     **{f"a2-highgpu-{n}g": (n, "NVIDIA-A100-SXM4-40GB") for n in (1, 2, 4, 8)},
     "a2-megagpu-16g": (16, "NVIDIA-A100-SXM4-40GB"),
