@@ -59,7 +59,7 @@ def test_a_hostile_pricing_file_is_one_line_and_exit_2(
 def test_a_utf16_pricing_file_with_a_byte_order_mark_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # PowerShell's `>` writes UTF-16 with a byte-order mark; YAML allows it.
     path = tmp_path / "pricing.yaml"
-    path.write_bytes("currency: EUR\ndefault:\n  cpu_core_hour: 0.5\n".encode("utf-16"))
+    path.write_bytes("currency: EUR\nusd_rate: 0.9\ndefault:\n  cpu_core_hour: 0.5\n".encode("utf-16"))
     assert main(["--demo", "--once", "--pricing-file", str(path)]) == 0
     assert 'gpucost_pricing_info{currency="EUR"' in capsys.readouterr().out
 

@@ -128,14 +128,18 @@ class PricingConfig:
     source: str = "built-in"
     #: Effective prices from a billing export (--billing-export); None without one.
     billing: BillingPrices | None = None
+    #: Units of `currency` per US dollar: the built-in prices (regional catalog, GPU models,
+    #: default unit prices) are in USD and are multiplied by it; 1 when `currency` is USD.
+    usd_rate: float = 1.0
 
     def gpu_model_price(self, model: str) -> tuple[float, bool]:
-        """($ per GPU-hour, defaulted?) for a GPU model; defaulted when no table knows it."""
+        """(price per GPU-hour in `currency`, defaulted?) for a GPU model; defaulted when no
+        table knows it."""
         key = normalize_model(model)
         if key in self.gpu_models:
             return self.gpu_models[key], False
         if self.builtin_catalog and key in _BUILTIN_MODELS:
-            return _BUILTIN_MODELS[key], False
+            return _BUILTIN_MODELS[key] * self.usd_rate, False
         return self.default.gpu_hour, True
 
     def instance_price(
@@ -149,7 +153,7 @@ class PricingConfig:
         if self.builtin_catalog:
             hit = regional.builtin().lookup(instance_type, region, capacity_type, gpu_model, gpus)
             if hit is not None:
-                return hit.hourly, "catalog", hit
+                return hit.hourly * self.usd_rate, "catalog", hit
         return None, "default", None
 
     def info_labels(self) -> tuple[tuple[str, str], ...]:
@@ -157,6 +161,7 @@ class PricingConfig:
         b = self.billing
         return (
             ("currency", self.currency),
+            ("usd_rate", f"{self.usd_rate:.10g}"),
             ("source", self.source),
             ("catalog_date", regional.builtin().date if self.builtin_catalog else ""),
             ("billing_export", b.source if b else ""),

@@ -32,7 +32,7 @@ _RESERVED_LABELS = frozenset(
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TOP_KEYS = (
-    "currency", "default", "gpu_models", "instance_types", "builtin_catalog", "nodes", "labels",
+    "currency", "usd_rate", "default", "gpu_models", "instance_types", "builtin_catalog", "nodes", "labels",
     "budgets", "gpu_weights",
 )
 _UNIT_KEYS = ("cpu_core_hour", "memory_gib_hour", "gpu_hour")
@@ -53,16 +53,19 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
         if not _CURRENCY.fullmatch(cur):
             raise r.fail(top.key_lines["currency"], "currency", f"expected an ISO 4217 code like USD, got {brief(cur)}")
         kwargs["currency"] = cur
-    default = PricingConfig().default
+    rate = _usd_rate(r, top, kwargs.get("currency", "USD"))
+    builtin = PricingConfig().default  # in USD
+    values: dict[str, float] = {}
     if "default" in top:
         d = r.mapping(top["default"], top.key_lines["default"], "default", _UNIT_KEYS)
         values = {k: r.number(d, k, "default.") for k in d}
-        default = UnitPrices(
-            values.get("cpu_core_hour", default.cpu_core_hour),
-            values.get("memory_gib_hour", default.memory_gib_hour),
-            values.get("gpu_hour", default.gpu_hour),
+    if values or rate != 1.0:
+        kwargs["default"] = UnitPrices(
+            values.get("cpu_core_hour", builtin.cpu_core_hour * rate),
+            values.get("memory_gib_hour", builtin.memory_gib_hour * rate),
+            values.get("gpu_hour", builtin.gpu_hour * rate),
         )
-        kwargs["default"] = default
+    kwargs["usd_rate"] = rate
     if "gpu_models" in top:
         kwargs["gpu_models"] = _parse_gpu_models(r, top)
     if "instance_types" in top:
@@ -80,6 +83,33 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     if "gpu_weights" in top:
         kwargs["gpu_weights"] = _parse_gpu_weights(r, top)
     return PricingConfig(**kwargs)
+
+
+def _usd_rate(r: Reader, top: Located, currency: str) -> float:
+    """`usd_rate`: units of `currency` per US dollar, to convert the built-in prices, which are
+    in USD. Required when another currency would otherwise be shown on USD figures: the
+    built-in catalog is on (the default), or `default` leaves a unit price to the built-in one."""
+    if "usd_rate" in top:
+        rate = r.number(top, "usd_rate", "")
+        line = top.key_lines["usd_rate"]
+        if rate <= 0:
+            raise r.fail(line, "usd_rate", f"units of currency per US dollar, must be > 0, got {rate!r}")
+        if currency == "USD" and rate != 1:
+            raise r.fail(line, "usd_rate", f"converts the built-in USD prices into `currency`; with currency USD it is 1, got {rate!r}")
+        return rate
+    if currency == "USD":
+        return 1.0
+    default = top.get("default")
+    complete = isinstance(default, dict) and all(k in default for k in _UNIT_KEYS)
+    builtin_on = r.boolean(top, "builtin_catalog", "") if "builtin_catalog" in top else True
+    if builtin_on or not complete:
+        uses = "the built-in catalog and GPU model prices" if builtin_on else "the built-in default unit prices"
+        raise r.fail(
+            top.key_lines["currency"], "currency",
+            f"{currency}, but {uses} are in USD: set usd_rate ({currency} per US dollar) to convert them, "
+            f"or builtin_catalog: false and default.cpu_core_hour, memory_gib_hour and gpu_hour in {currency}",
+        )
+    return 1.0
 
 
 def _parse_gpu_models(r: Reader, top: Located) -> dict[str, float]:
