@@ -56,8 +56,9 @@ FAMILIES = {
         r"|inf2|trn1|trn1n|trn2|m5|m6i|m7i|c5|c6i|c7i|r5|r5a|r6i)\.[0-9a-z-]+$"),  # c7i.metal-24xl
     "gcp": re.compile(
         r"^(a2-(high|mega|ultra)gpu-\d+g|a3-(high|mega|edge|ultra)gpu-\d+g|a4x?-highgpu-\d+g|g2-standard-\d+"
-        r"|g4-standard-\d+|n1-(standard|highmem)-\d+|n2-standard-\d+|n2d-standard-\d+|e2-standard-\d+"
-        r"|c3-standard-\d+|n4-standard-\d+)$"),
+        r"|g4-standard-\d+|n1-(standard|highmem|highcpu)-\d+|n2d?-(standard|highmem|highcpu)-\d+"
+        r"|e2-(standard|highmem|highcpu)-\d+|e2-(micro|small|medium)|c3-(standard|highmem|highcpu)-\d+"
+        r"|n4-(standard|highmem|highcpu)-\d+|t2d-standard-\d+)$"),  # e2-medium: GKE's default node
     # RTXPRO6000BSE_v6 sizes are left out: their retail rows price larger sizes at or below
     # smaller ones (NC288ds = NC256ds = 11.0 in eastus), which no published page confirms.
     "azure": re.compile(
