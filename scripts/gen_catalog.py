@@ -53,7 +53,7 @@ COLUMNS = ("provider", "instance_type", "region", "capacity_type", "hourly", "vc
 FAMILIES = {
     "aws": re.compile(
         r"^(p3|p3dn|p4d|p4de|p5|p5e|p5en|p6-b200|p6-b300|g4dn|g4ad|g5|g5g|g6|g6e|g6f|gr6|g7|g7e"
-        r"|inf2|trn1|trn1n|trn2|m5|m6i|m7i|c5|c6i|c7i|r5|r5a|r6i)\.[0-9a-z-]+$"),  # c7i.metal-24xl
+        r"|inf2|trn1|trn1n|trn2|(m|c|r)[5-9][a-z]*(-flex)?|t3a?|t4g)\.[0-9a-z-]+$"),  # c7i.metal-24xl
     "gcp": re.compile(
         r"^(a2-(high|mega|ultra)gpu-\d+g|a3-(high|mega|edge|ultra)gpu-\d+g|a4x?-highgpu-\d+g|g2-standard-\d+"
         r"|g4-standard-\d+|n1-(standard|highmem|highcpu)-\d+|n2d?-(standard|highmem|highcpu)-\d+"
