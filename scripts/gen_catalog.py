@@ -62,7 +62,8 @@ FAMILIES = {
     # RTXPRO6000BSE_v6 sizes are left out: their retail rows price larger sizes at or below
     # smaller ones (NC288ds = NC256ds = 11.0 in eastus), which no published page confirms.
     "azure": re.compile(
-        r"^Standard_(N(C|D|V)\d+[a-z]*(_[A-Z0-9]+)*(_v\d)?|D\d+(a|d)?s_v5|E\d+a?s_v5)$"),
+        r"^Standard_(N(C|D|V)\d+[a-z]*(_[A-Z0-9]+)*(_v\d)?|D\d+(a|d)?s_v5|E\d+a?s_v5"
+        r"|B\d+[a-z]*(_v2)?|D\d+s_v3|DS\d+_v2)$"),  # burstable B; AKS's older defaults DS2_v2, D*s_v3
 }
 #: AWS families with GPUs or other accelerators (the rest have none).
 ACCELERATED = re.compile(r"^(p\d|g\d|gr\d|inf\d|trn\d)")
