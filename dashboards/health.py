@@ -33,9 +33,9 @@ def prices_row(grid: Grid, units: Units) -> None:
         'max(gpucost_billing_export_files{state="missing"}) + max(gpucost_billing_export_manifests_unreadable)'
         " or vector(0)", units.count), w=4, h=4)
     grid.add(stat_panel(
-        "Nodes at the catalog's nearest region or on-demand price",
-        "Nodes the catalog priced from another region of their type, or at on-demand for want of a "
-        "spot price (gpucost_node_price_fallback).",
+        "Nodes at the catalog's nearest region, on-demand or Linux price",
+        "Nodes the catalog priced from another region of their type, at on-demand for want of a "
+        "spot price, or, Windows nodes, at the Linux price (gpucost_node_price_fallback).",
         "count(max by (node) (gpucost_node_price_fallback == 1)) or vector(0)", units.count), w=4, h=4)
 
 

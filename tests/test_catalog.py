@@ -262,15 +262,25 @@ def test_fallbacks_are_on_metrics() -> None:
         # GKE spot a3-highgpu-8g in us-central1: its own spot row, 50.6095408219178, no flag
         node("gke-a3", labels={"node.kubernetes.io/instance-type": "a3-highgpu-8g",
                                "topology.kubernetes.io/region": "us-central1", "cloud.google.com/gke-spot": "true"}),
-    ])
+        # An AKS Windows node (kubernetes.io/os: windows, the well-known label the kubelet sets):
+        # the catalog's D4s_v5 eastus price, 0.192, is Linux's, and is flagged os
+        node("aks-win", labels={"node.kubernetes.io/instance-type": "Standard_D4s_v5",
+                                "topology.kubernetes.io/region": "eastus", "kubernetes.io/os": "windows"}),
+        # The same node priced by the file (or by a billing export) is not flagged
+        node("aks-win-priced", labels={"node.kubernetes.io/instance-type": "Standard_D8s_v5",
+                                       "topology.kubernetes.io/region": "eastus", "kubernetes.io/os": "windows"}),
+    ], "instance_types: {Standard_D8s_v5: 0.752}\n")
     assert sum(s.node_cost("eks-p5").cost.values()) == exact(55.04)
     assert sum(s.node_cost("aks-a100").cost.values()) == exact(3.673)
     assert sum(s.node_cost("gke-a3").cost.values()) == exact(50.6095408219178)
+    assert sum(s.node_cost("aks-win").cost.values()) == exact(0.192)
+    assert sum(s.node_cost("aks-win-priced").cost.values()) == exact(0.752)
     text = s.render()
     lines = sorted(line for line in text.splitlines() if line.startswith("gpucost_node_price_fallback{"))
     assert lines == [
         'gpucost_node_price_fallback{node="aks-a100",reason="region"} 1',
         'gpucost_node_price_fallback{node="aks-a100",reason="spot"} 1',
+        'gpucost_node_price_fallback{node="aks-win",reason="os"} 1',
         'gpucost_node_price_fallback{node="eks-p5",reason="region"} 1',
     ]
     assert "# TYPE gpucost_node_price_fallback gauge" in text

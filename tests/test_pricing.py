@@ -182,6 +182,19 @@ def test_discount_scales_every_resource_and_the_gpu_unit() -> None:
     assert price.gpu_unit == pytest.approx(1.755245 * 0.72, rel=1e-6)
 
 
+def test_a_discount_on_a_windows_node_keeps_the_os_flag() -> None:
+    # 28% off the catalog's Standard_D4s_v5 eastus price (0.192, a Linux price): 0.13824, and the
+    # node is still flagged: the discount applies to a price without the Windows licence.
+    cfg = parse_pricing(RULES, "p.yaml")
+    node = facts(name="w", labels={"pool": "savings-plan", "kubernetes.io/os": "windows"},
+                 instance_type="Standard_D4s_v5", region="eastus", cpu_cores=4.0, memory_gib=16.0)
+    price = resolve_node_price(cfg, node)
+    assert (price.source, price.total, price.os_fallback) == ("node_rule", pytest.approx(0.192 * 0.72), True)
+    linux = resolve_node_price(cfg, facts(name="l", labels={"kubernetes.io/os": "linux"},
+                                          instance_type="Standard_D4s_v5", region="eastus"))
+    assert (linux.source, linux.total, linux.os_fallback) == ("catalog", 0.192, False)
+
+
 @pytest.mark.parametrize(
     ("rule", "message"),
     [

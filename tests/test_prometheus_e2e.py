@@ -339,7 +339,7 @@ def test_prices_row_counts_nodes_by_price_source(stack: Stack, exported: list[Sa
     assert len(want) >= 2  # the demo prices nodes from more than one source
     _assert_close(_queried_by(stack, _overview_query("Nodes by price source"), "price_source"), dict(want))
     fallbacks = {s.labels["node"] for s in _node_series(exported, "gpucost_node_price_fallback") if s.value == 1}
-    _assert_close(_queried_by(stack, _overview_query("Nodes at the catalog's nearest region or on-demand price")),
+    _assert_close(_queried_by(stack, _overview_query("Nodes at the catalog's nearest region, on-demand or Linux price")),
                   {(): float(len(fallbacks))})
     # no billing export in the demo: the panel shows 0, not "No data"
     _assert_close(_queried_by(stack, _overview_query("Billing export files missing")), {(): 0.0})

@@ -36,12 +36,13 @@ def entry(
     defaulted: bool = False,
     region_fallback: bool = False,
     spot_fallback: bool = False,
+    os_fallback: bool = False,
     dra_gpus: int = 0,
     hami: int = 0,
 ) -> NodeEntry:
     gpus = gpus or NodeGpus()
     price = NodePrice(cpu=0.5, memory=0.25, gpu=0.0, gpu_unit=0.0, source=source, gpu_price_defaulted=defaulted,
-                      region_fallback=region_fallback, spot_fallback=spot_fallback)
+                      region_fallback=region_fallback, spot_fallback=spot_fallback, os_fallback=os_fallback)
     devices = {f"GPU-{i}": HamiDevice(uuid=f"GPU-{i}", split=10, memory_mib=32_768, type="NVIDIA-V100") for i in range(hami)}
     facts = NodeFacts(name=name, labels={}, cpu_cores=16, memory_gib=64, gpus=gpus.physical, gpu_model=gpus.model,
                       instance_type=instance_type)
@@ -75,6 +76,8 @@ NODES: list[tuple[str, NodeEntry, NodeCost]] = [
                                       gpu_resources=("nvidia.com/gpu",), dra_gpus=2, hami=4), GPU_COST),
     ("priced from another region, spot on demand", entry("fb-1", region_fallback=True, spot_fallback=True,
                                                          capacity_type="spot"), CPU_COST),
+    ("Windows at the Linux price", entry("win-1", os_fallback=True, instance_type="Standard_D4s_v5"), CPU_COST),
+    ("all three fallbacks", entry("fb-2", region_fallback=True, spot_fallback=True, os_fallback=True), CPU_COST),
     ("label values that need escaping", entry('odd"node\\1', instance_type='a"b', region="line\nbreak",
                                                gpus=NodeGpus(physical=1, model='X"Y', vendor="nvidia", source="labels"),
                                                gpu_resources=('weird"res',)), GPU_COST),

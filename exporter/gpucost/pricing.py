@@ -204,6 +204,9 @@ class NodePrice:
     region_fallback: bool = False
     #: A spot node the catalog has no spot price for: priced on demand.
     spot_fallback: bool = False
+    #: A Windows node priced at the catalog's list price, which is Linux's (no source of the
+    #: catalog publishes Windows prices; AWS and Azure charge the licence on top).
+    os_fallback: bool = False
 
     @property
     def total(self) -> float:
@@ -239,11 +242,18 @@ def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
     if rule is not None and rule.amortize is not None:
         return _split(config, node, rule.amortize.hourly, model_price, "node_rule", defaulted)
     price = _list_price(config, node, model_price, defaulted)
+    if price.source == "catalog" and _is_windows(node.labels):
+        price = replace(price, os_fallback=True)
     if rule is not None and rule.discount is not None:
         keep = 1.0 - rule.discount
-        return NodePrice(price.cpu * keep, price.memory * keep, price.gpu * keep, price.gpu_unit * keep,
-                         "node_rule", price.gpu_price_defaulted, price.region_fallback, price.spot_fallback)
+        return replace(price, cpu=price.cpu * keep, memory=price.memory * keep, gpu=price.gpu * keep,
+                       gpu_unit=price.gpu_unit * keep, source="node_rule")
     return price
+
+
+def _is_windows(labels: Mapping[str, str]) -> bool:
+    """kubernetes.io/os (beta.kubernetes.io/os on old nodes) says windows."""
+    return (labels.get("kubernetes.io/os") or labels.get("beta.kubernetes.io/os")) == "windows"
 
 
 def _list_price(config: PricingConfig, node: NodeFacts, model_price: float, defaulted: bool) -> NodePrice:

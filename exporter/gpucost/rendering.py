@@ -51,7 +51,7 @@ NODE_FAMILIES = (
     ("gpucost_node_allocator_gpus", "gauge",
      "Physical GPUs a node's allocators know: published in DRA ResourceSlices (allocator=dra) or registered with HAMi (allocator=hami)."),
     ("gpucost_node_price_fallback", "gauge",
-     "1 when the catalog priced a node from another region (reason=region) or a spot node at the on-demand price (reason=spot)."),
+     "1 when the catalog priced a node from another region (reason=region), a spot node at the on-demand price (reason=spot), or a Windows node at the Linux price (reason=os)."),
 )
 _IDLE = 1  # index of gpucost_node_idle_cost_per_hour in NODE_FAMILIES
 
@@ -207,6 +207,8 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
         out[8].append(((node, ("reason", "region")), 1))
     if entry.price.spot_fallback:
         out[8].append(((node, ("reason", "spot")), 1))
+    if entry.price.os_fallback:
+        out[8].append(((node, ("reason", "os")), 1))
     return out
 
 
@@ -249,6 +251,8 @@ def node_lines(entry: NodeEntry, cost: NodeCost) -> tuple[str, ...]:
     fallback = f'{_FALLBACK_NAME}{{node="{node}",reason="region"}} 1\n' if price.region_fallback else ""
     if price.spot_fallback:
         fallback += f'{_FALLBACK_NAME}{{node="{node}",reason="spot"}} 1\n'
+    if price.os_fallback:
+        fallback += f'{_FALLBACK_NAME}{{node="{node}",reason="os"}} 1\n'
     return (_resource_lines(_COST_NAME, node, cost.cost), _resource_lines(_IDLE_NAME, node, cost.idle), info,
             count, gpu_info, defaulted, weights, allocators, fallback)
 
