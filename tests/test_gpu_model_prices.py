@@ -27,6 +27,8 @@ CORE, GIB = 0.031611, 0.004237
 MODELS = [
     # 113.9328 - 192 x 0.031611 (6.069312) - 2048 x 0.004237 (8.677376) = 99.186112; / 8
     ("NVIDIA-B200", "p6-b200.48xlarge", "us-east-1", 113.9328, 192, 2048, 8, 12.398264),
+    # 142.416 - 6.069312 - 4096 x 0.004237 (17.354752) = 118.991936; / 8
+    ("NVIDIA-B300", "p6-b300.48xlarge", "us-east-1", 142.416, 192, 4096, 8, 14.873992),
     # 1.861 - 4 x 0.031611 (0.126444) - 32 x 0.004237 (0.135584)
     ("NVIDIA-L40S", "g6e.xlarge", "us-east-1", 1.861, 4, 32, 1, 1.598972),
     # 3.36312 - 8 x 0.031611 (0.252888) - 64 x 0.004237 (0.271168)
@@ -58,6 +60,19 @@ def test_model_price_is_the_reference_instance_less_its_host(
     row = regional.builtin().lookup(itype, region, "on-demand")
     assert row is not None and row.hourly == hourly and not row.region_fallback
     assert catalog.INSTANCE_GPUS[itype] == (gpus, model)
+
+
+@pytest.mark.parametrize(("label", "model"), [
+    # nvidia.com/gpu.product as GPU Feature Discovery writes it on a B300 node (label listings in
+    # public cluster tooling: NVIDIA-B300-SXM6-AC, gpu.memory 275040, gpu.count 8); NVML's name;
+    # Karpenter's instance-gpu-name (EC2 GpuInfo "B300", lower-cased)
+    ("NVIDIA-B300-SXM6-AC", "NVIDIA-B300"), ("NVIDIA B300 SXM6 AC", "NVIDIA-B300"), ("b300", "NVIDIA-B300"),
+])
+def test_a_b300_is_known_by_the_names_platforms_give_it(label: str, model: str) -> None:
+    from gpucost import gpumodels
+
+    assert gpumodels.canonical(label) == model
+    assert PricingConfig().gpu_model_price(label) == (pytest.approx(14.873992), False)
 
 
 @pytest.mark.parametrize(("model", "itype", "region", "hourly", "vcpu", "gib", "gpus", "per_gpu"), MODELS)
@@ -99,8 +114,8 @@ def test_a_b200_server_no_catalog_prices_is_priced_by_its_model() -> None:
 
 
 def test_a_model_no_instance_carries_whole_is_still_defaulted_and_flagged() -> None:
-    # The A10 (Azure NVads A10 v5: no whole-GPU size is a fair reference) and the B300 have no
-    # built-in price: default.gpu_hour, flagged.
-    for model in ("NVIDIA-A10", "NVIDIA-B300"):
+    # The A10 (Azure NVads A10 v5: no whole-GPU size is a fair reference) and the GB200 (no size
+    # here with a published shape) have no built-in price: default.gpu_hour, flagged.
+    for model in ("NVIDIA-A10", "NVIDIA-GB200"):
         price = resolve_node_price(PricingConfig(), NodeFacts("x", {}, 36, 440, 1, model, "", "", ""))
         assert (price.gpu, price.gpu_price_defaulted) == (pytest.approx(2.93391), True)

@@ -213,11 +213,11 @@ def test_two_models_two_prices() -> None:
 
 
 def test_unknown_model_priced_by_default_and_flagged() -> None:
-    # NVIDIA-B300 is in no table: default.gpu_hour (2.0) applies and the node is flagged.
-    labels = {"nvidia.com/gpu.product": "NVIDIA-B300"}
+    # NVIDIA-R100 is in no table: default.gpu_hour (2.0) applies and the node is flagged.
+    labels = {"nvidia.com/gpu.product": "NVIDIA-R100"}
     s = run([node("new", labels=labels, extra={"nvidia.com/gpu": "8"})], PRICING + "builtin_catalog: false\n")
     assert s.node_cost("new").cost["gpu"] == exact(16.0)
-    assert 'gpucost_gpu_price_defaulted{node="new",gpu_model="NVIDIA-B300"} 1\n' in s.render()
+    assert 'gpucost_gpu_price_defaulted{node="new",gpu_model="NVIDIA-R100"} 1\n' in s.render()
 
 
 def test_weights_overridden_by_resource_name_and_mig_profile() -> None:

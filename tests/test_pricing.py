@@ -114,7 +114,7 @@ def facts(**kw: object) -> NodeFacts:
 
 def test_unknown_gpu_model_defaults_and_is_flagged() -> None:
     cfg = parse_pricing(EXAMPLE, "p.yaml")
-    price = resolve_node_price(cfg, facts(gpus=2, gpu_model="NVIDIA-B300"))
+    price = resolve_node_price(cfg, facts(gpus=2, gpu_model="NVIDIA-R100"))
     assert (price.gpu, price.gpu_unit, price.gpu_price_defaulted) == (5.0, 2.5, True)
     known = resolve_node_price(cfg, facts(gpus=2, gpu_model="nvidia a100-sxm4-80gb"))
     assert (known.gpu, known.gpu_price_defaulted) == (6.4, False)

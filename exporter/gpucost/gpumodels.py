@@ -49,6 +49,9 @@ _RTX_PRO_6000 = {"1g.24gb": 4, "2g.48gb": 2, "4g.96gb": 1}
 MODELS: tuple[GpuModel, ...] = (
     # NVIDIA. GKE names: cloud.google.com/kubernetes-engine/docs/how-to/gpus (gke-accelerator).
     GpuModel("NVIDIA-B200", "nvidia", 180, ("nvidia-b200",), 7, _B200),
+    # GFD labels a B300 node nvidia.com/gpu.product NVIDIA-B300-SXM6-AC (gpu.memory 275040 MiB);
+    # up to 7 MIG instances (HGX B300); its MIG profile table is not in the guide used here.
+    GpuModel("NVIDIA-B300", "nvidia", 288, ("NVIDIA-B300-SXM6-AC", "NVIDIA B300 SXM6 AC"), 7),
     GpuModel("NVIDIA-GB200", "nvidia", 186, ("nvidia-gb200",)),
     GpuModel("NVIDIA-H200", "nvidia", 141, ("nvidia-h200-141gb",), 7, _H200),
     GpuModel("NVIDIA-H200-NVL", "nvidia", 141, (), 7, _H200),
@@ -111,6 +114,7 @@ _KARPENTER_NAMES: dict[str, tuple[tuple[int, str], ...]] = {
     "h100": ((0, "NVIDIA-H100-80GB-HBM3"),),
     "h200": ((0, "NVIDIA-H200"),),
     "b200": ((0, "NVIDIA-B200"),),
+    "b300": ((0, "NVIDIA-B300"),),
     "a10g": ((0, "NVIDIA-A10G"),),
     "l4": ((0, "NVIDIA-L4"),),
     "l40s": ((0, "NVIDIA-L40S"),),
