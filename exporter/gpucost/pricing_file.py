@@ -53,7 +53,9 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
         if not _CURRENCY.fullmatch(cur):
             raise r.fail(top.key_lines["currency"], "currency", f"expected an ISO 4217 code like USD, got {brief(cur)}")
         kwargs["currency"] = cur
-    rate = _usd_rate(r, top, kwargs.get("currency", "USD"))
+    if "builtin_catalog" in top:
+        kwargs["builtin_catalog"] = r.boolean(top, "builtin_catalog", "")
+    rate = _usd_rate(r, top, kwargs.get("currency", "USD"), kwargs.get("builtin_catalog", True))
     builtin = PricingConfig().default  # in USD
     values: dict[str, float] = {}
     if "default" in top:
@@ -70,8 +72,6 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
         kwargs["gpu_models"] = _parse_gpu_models(r, top)
     if "instance_types" in top:
         kwargs["instance_types"] = r.number_table(top, "instance_types")
-    if "builtin_catalog" in top:
-        kwargs["builtin_catalog"] = r.boolean(top, "builtin_catalog", "")
     if "nodes" in top:
         kwargs["nodes"] = _parse_node_rules(r, top)
     labels = dict(DEFAULT_LABELS)
@@ -85,7 +85,7 @@ def parse_pricing(text: str, filename: str = "<pricing>") -> PricingConfig:
     return PricingConfig(**kwargs)
 
 
-def _usd_rate(r: Reader, top: Located, currency: str) -> float:
+def _usd_rate(r: Reader, top: Located, currency: str, builtin_on: bool) -> float:
     """`usd_rate`: units of `currency` per US dollar, to convert the built-in prices, which are
     in USD. Required when another currency would otherwise be shown on USD figures: the
     built-in catalog is on (the default), or `default` leaves a unit price to the built-in one."""
@@ -101,7 +101,6 @@ def _usd_rate(r: Reader, top: Located, currency: str) -> float:
         return 1.0
     default = top.get("default")
     complete = isinstance(default, dict) and all(k in default for k in _UNIT_KEYS)
-    builtin_on = r.boolean(top, "builtin_catalog", "") if "builtin_catalog" in top else True
     if builtin_on or not complete:
         uses = "the built-in catalog and GPU model prices" if builtin_on else "the built-in default unit prices"
         raise r.fail(
