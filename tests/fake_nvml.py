@@ -21,6 +21,12 @@ Figures, and where they come from (public nvidia-smi output):
   2A as a Supermicro HGX H100 does (NVIDIA/nccl#1264), the rest are made up.
 - A MIG-enabled GPU reports no utilization (nvidia-smi: N/A) but does report power and ~90 MiB
   of memory used; MIG device names are "<GPU name> MIG <profile>".
+- The H200 is read off a real one (scripts/gpu_check/run.sh on an NVIDIA H200, driver
+  580.159.04, nvidia-ml-py 13.615.71, 2026-12-01; docs/nvml.md): its name, memory, bus id,
+  idle power, the GPU instance profiles nvmlDeviceGetGpuInstanceProfileInfo and
+  `nvidia-smi mig -lgip` list with MIG off, and the memory the driver reserves: the v1
+  nvmlDeviceGetMemoryInfo counts 644,939,776 bytes of it as used on the idle card, where the
+  v2 call and nvidia-smi say 0 MiB used, 616 MiB reserved.
 The UUIDs are made up (uuid5), in NVIDIA's format.
 """
 
@@ -41,6 +47,7 @@ DRIVER_NOT_LOADED = pynvml.NVML_ERROR_DRIVER_NOT_LOADED  # 9
 LIBRARY_NOT_FOUND = pynvml.NVML_ERROR_LIBRARY_NOT_FOUND  # 12
 FUNCTION_NOT_FOUND = pynvml.NVML_ERROR_FUNCTION_NOT_FOUND  # 13
 GPU_IS_LOST = pynvml.NVML_ERROR_GPU_IS_LOST  # 15
+ARGUMENT_VERSION_MISMATCH = pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH  # 25
 UNINITIALIZED = pynvml.NVML_ERROR_UNINITIALIZED  # 1
 
 MIG_FUNCTIONS = (
@@ -91,6 +98,17 @@ A100_80GB = _profiles(
     MigProfile("4g.40gb", 4, 4, 40192, sm=56, ce=4, dec=2, jpeg=0, ofa=0),
     MigProfile("7g.80gb", 7, 7, 80896, sm=98, ce=7, dec=5, jpeg=1, ofa=1),
 )
+#: Read off a real H200 under R580 (module docstring); mig-parted#120 shows an older driver's
+#: slightly smaller sizes (tests/test_nvml.py PROFILE_SIZES has both).
+H200_141GB = _profiles(
+    MigProfile("1g.18gb", 1, 1, 16384, sm=16, ce=1, dec=1, jpeg=1, ofa=0),
+    MigProfile("1g.18gb+me", 1, 1, 16384, sm=16, ce=1, dec=1, jpeg=1, ofa=1),
+    MigProfile("1g.35gb", 1, 1, 33280, sm=26, ce=1, dec=1, jpeg=1, ofa=0),
+    MigProfile("2g.35gb", 2, 2, 33280, sm=32, ce=2, dec=2, jpeg=2, ofa=0),
+    MigProfile("3g.71gb", 3, 3, 71424, sm=60, ce=3, dec=3, jpeg=3, ofa=0),
+    MigProfile("4g.71gb", 4, 4, 71424, sm=64, ce=4, dec=4, jpeg=4, ofa=0),
+    MigProfile("7g.141gb", 7, 7, 143360, sm=132, ce=8, dec=7, jpeg=7, ofa=1),
+)
 H100_80GB = _profiles(
     MigProfile("1g.10gb", 1, 1, 9984, sm=16, ce=1, dec=1, jpeg=1, ofa=0),
     MigProfile("1g.10gb+me", 1, 1, 9984, sm=16, ce=1, dec=1, jpeg=1, ofa=1),
@@ -135,6 +153,7 @@ class FakeGpu:
     max_mig_devices: int = 0  # 7 on A100/H100 with MIG on; 0 with MIG off (nvml.h)
     mig: dict[int, FakeMigDevice] = field(default_factory=dict)  # by MIG device index
     lost: bool = False
+    memory_reserved_bytes: int = 0  # the driver's own; v1 memory info counts it as used
 
 
 class _Handle:
@@ -154,6 +173,7 @@ class FakeNvml:
     """
 
     NVMLError = pynvml.NVMLError
+    nvmlMemory_v2 = pynvml.nvmlMemory_v2
     NVML_DEVICE_MIG_ENABLE = pynvml.NVML_DEVICE_MIG_ENABLE
 
     def __init__(
@@ -257,12 +277,21 @@ class FakeNvml:
         self._enter("nvmlDeviceGetUUID", handle)
         return self._str(handle.mig.uuid if handle.mig else handle.gpu.uuid)
 
-    def nvmlDeviceGetMemoryInfo(self, handle: _Handle) -> SimpleNamespace:
-        self._enter("nvmlDeviceGetMemoryInfo", handle)
+    def nvmlDeviceGetMemoryInfo(self, handle: _Handle, version: int | None = None) -> SimpleNamespace:
+        """v1 counts the driver's reserved memory as used; v2 (nvmlDeviceGetMemoryInfo_v2, which
+        pynvml calls when given a version) reports it apart, as nvidia-smi does."""
         gpu = handle.gpu
         total = gpu.memory_mib * MIB
         used = gpu.memory_used_mib * MIB
-        return SimpleNamespace(total=total, used=used, free=total - used)
+        reserved = gpu.memory_reserved_bytes
+        if version:
+            self._enter("nvmlDeviceGetMemoryInfo_v2", handle)
+            if version != pynvml.nvmlMemory_v2:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_ARGUMENT_VERSION_MISMATCH)
+            free = total - reserved - used
+            return SimpleNamespace(version=version, total=total, reserved=reserved, used=used, free=free)
+        self._enter("nvmlDeviceGetMemoryInfo", handle)
+        return SimpleNamespace(total=total, used=used + reserved, free=total - used - reserved)
 
     def nvmlDeviceGetPciInfo(self, handle: _Handle) -> SimpleNamespace:
         self._enter("nvmlDeviceGetPciInfo", handle)
@@ -463,8 +492,24 @@ def hgx_h100_80gb(legacy_bytes: bool = False) -> FakeNvml:
     return FakeNvml("550.54.15", gpus, legacy_bytes)
 
 
+def single_h200(legacy_bytes: bool = False) -> FakeNvml:
+    """1 x NVIDIA H200, driver 580.159.04, MIG off, idle: the card scripts/gpu_check read."""
+    gpu = FakeGpu(
+        name="NVIDIA H200",
+        uuid=_uuid("GPU", "h200", 0),
+        bus_id="00000000:00:06.0",
+        memory_mib=143771,
+        memory_used_mib=0,
+        utilization_pct=0,
+        power_mw=80_483,
+        memory_reserved_bytes=644_939_776,
+    )
+    return FakeNvml("580.159.04", [gpu], legacy_bytes)
+
+
 MACHINES: dict[str, Callable[..., FakeNvml]] = {
     "dgx_a100_40gb": dgx_a100_40gb,
     "dgx_a100_80gb": dgx_a100_80gb,
     "hgx_h100_80gb": hgx_h100_80gb,
+    "single_h200": single_h200,
 }

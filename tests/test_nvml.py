@@ -149,6 +149,44 @@ def test_utilization_power_and_memory_used():
     assert inv.devices[0].memory_used_bytes == 87 * MIB
 
 
+def test_an_idle_h200_as_read_off_a_real_one():
+    (gpu,) = read_inventory(fake.single_h200()).devices
+    assert (gpu.name, gpu.pci_bus_id, gpu.mig_enabled) == ("NVIDIA H200", "00000000:00:06.0", False)
+    assert gpu.memory_bytes == 143771 * MIB == 150_754_820_096
+    assert gpu.utilization_ratio == 0.0
+    assert gpu.power_watts == pytest.approx(80.483)
+    # nvidia-smi on that card: "Reserved 616 MiB, Used 0 MiB"; the v1 call says 615.06 MiB used
+    assert gpu.memory_used_bytes == 0
+    assert physical_gpus_and_model(read_inventory(fake.single_h200())) == (1, "NVIDIA-H200")
+
+
+@pytest.mark.parametrize(
+    "code", [fake.FUNCTION_NOT_FOUND, fake.NOT_SUPPORTED, fake.ARGUMENT_VERSION_MISMATCH]
+)
+def test_memory_used_falls_back_to_v1_where_v2_is_missing(code):
+    nvml = fake.single_h200()
+    nvml.fail("nvmlDeviceGetMemoryInfo_v2", code)  # a driver from before the v2 call
+    (gpu,) = read_inventory(nvml).devices
+    assert gpu.memory_used_bytes == 644_939_776  # reserved memory counted as used: all v1 has
+
+
+def test_memory_used_from_bindings_without_v2_is_v1s():
+    nvml = fake.single_h200()
+    nvml.nvmlMemory_v2 = None  # nvidia-ml-py releases before the v2 struct
+    (gpu,) = read_inventory(nvml).devices
+    assert gpu.memory_used_bytes == 644_939_776
+    assert "nvmlDeviceGetMemoryInfo_v2" not in nvml.calls
+
+
+def test_a_gpu_lost_at_the_v2_memory_read_fails_the_read():
+    nvml = fake.single_h200()
+    nvml.fail("nvmlDeviceGetMemoryInfo_v2", fake.GPU_IS_LOST)
+    with pytest.raises(NvmlUnavailable) as err:
+        read_inventory(nvml)
+    assert err.value.reason == "gpu_lost"
+    assert "nvmlDeviceGetMemoryInfo_v2 on GPU 0" in str(err.value)
+
+
 def test_bytes_from_older_bindings_read_the_same():
     for machine in fake.MACHINES.values():
         assert read_inventory(machine(legacy_bytes=True)) == read_inventory(machine())
@@ -183,8 +221,13 @@ def test_profiles_derived_from_attributes_match_the_drivers_names(machine, mig_d
 
 @pytest.mark.parametrize(
     ("table", "card_mib"),
-    [(fake.A100_40GB, 40960), (fake.A100_80GB, 81920), (fake.H100_80GB, 81559)],
-    ids=["A100-40GB", "A100-80GB", "H100-80GB"],
+    [
+        (fake.A100_40GB, 40960),
+        (fake.A100_80GB, 81920),
+        (fake.H100_80GB, 81559),
+        (fake.H200_141GB, 143771),
+    ],
+    ids=["A100-40GB", "A100-80GB", "H100-80GB", "H200-141GB"],
 )
 def test_every_profile_of_the_reference_tables(table, card_mib):
     for profile in table.values():
@@ -252,6 +295,13 @@ PROFILE_SIZES = [
     ((143771,), 3, 71168, "3g.71gb"),
     ((143771,), 4, 71168, "4g.71gb"),
     ((143771,), 7, 143104, "7g.141gb"),
+    # H200 under R580 (16.00 / 32.50 / 69.75 / 140.00 GiB), read off a real H200 with driver
+    # 580.159.04 by scripts/gpu_check: nvmlDeviceGetGpuInstanceProfileInfo's memorySizeMB.
+    ((143771,), 1, 33280, "1g.35gb"),
+    ((143771,), 2, 33280, "2g.35gb"),
+    ((143771,), 3, 71424, "3g.71gb"),
+    ((143771,), 4, 71424, "4g.71gb"),
+    ((143771,), 7, 143360, "7g.141gb"),
 ]
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pynvml
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from gpucost.nvml import (
+    MIB,
     Inventory,
     mig_profile_name,
     mig_slice_usage,
@@ -67,3 +74,101 @@ def test_real_mig_profiles_match_the_derivation(inventory: Inventory) -> None:
 def test_real_reads_repeat(inventory: Inventory) -> None:
     again = read_inventory()
     assert [d.uuid for d in again.devices] == [d.uuid for d in inventory.devices]
+
+
+# --- against nvidia-smi, and the exporter end to end -------------------------------------------
+
+_SMI_FIELDS = "index,name,uuid,memory.total,pci.bus_id,mig.mode.current"
+
+
+def _nvidia_smi(fields: str = _SMI_FIELDS) -> list[dict[str, str]]:
+    """nvidia-smi's own reading of the GPUs: a second program over the same driver."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        pytest.skip("nvidia-smi is not on PATH")
+    out = subprocess.run(
+        [smi, f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    keys = fields.split(",")
+    return [dict(zip(keys, (v.strip() for v in line.split(",")), strict=True))
+            for line in out.splitlines()]
+
+
+def test_real_inventory_agrees_with_nvidia_smi(inventory: Inventory) -> None:
+    smi = _nvidia_smi()
+    assert len(smi) == len(inventory.devices)
+    for row, device in zip(smi, inventory.devices, strict=True):
+        assert int(row["index"]) == device.index
+        assert row["name"] == device.name
+        assert row["uuid"] == device.uuid
+        assert int(row["memory.total"]) * MIB == device.memory_bytes  # nvidia-smi prints MiB
+        assert row["pci.bus_id"].upper() == device.pci_bus_id
+        # "Enabled", "Disabled", or "[N/A]" on a GPU without MIG
+        assert device.mig_enabled == (row["mig.mode.current"] == "Enabled")
+
+
+def test_real_memory_used_agrees_with_nvidia_smi(inventory: Inventory) -> None:
+    """Used memory leaves out what the driver reserves, as nvidia-smi does (the v1 NVML call
+    counts it: 615 MiB on an idle H200). nvidia-smi reads between two of ours, in whole MiB."""
+    before = read_inventory()
+    smi = _nvidia_smi("index,memory.used")
+    after = read_inventory()
+    for row, b, a in zip(smi, before.devices, after.devices, strict=True):
+        readings = [b.memory_used_bytes or 0, a.memory_used_bytes or 0]
+        low, high = min(readings) // MIB, -(-max(readings) // MIB)
+        assert low - 1 <= int(row["memory.used"]) <= high + 1, (row, readings)
+
+
+def test_real_exporter_prices_this_machine_from_nvml(inventory: Inventory, tmp_path: Path) -> None:
+    """A node whose labels say nothing of its GPU model: NVML names the model, and the pricing
+    file's price for that model (3.0 $/GPU-hour, not the 2.0 default) is what its pod pays."""
+    count, model = physical_gpus_and_model(inventory)
+    node = {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "this-machine", "uid": "n-1", "labels": {}},
+        "status": {
+            "capacity": {"cpu": "16", "memory": "64Gi", "nvidia.com/gpu": str(count)},
+            "allocatable": {"cpu": "16", "memory": "64Gi", "nvidia.com/gpu": str(count)},
+        },
+    }
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "trainer", "namespace": "ml", "uid": "p-1"},
+        "spec": {"nodeName": "this-machine", "containers": [{"name": "main", "resources": {
+            "requests": {"cpu": "4", "memory": "8Gi"},
+            "limits": {"nvidia.com/gpu": "1"},
+        }}]},
+        "status": {"phase": "Running"},
+    }
+    (tmp_path / "cluster.json").write_text(
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [node, pod]})
+    )
+    (tmp_path / "pricing.yaml").write_text(
+        "currency: USD\nbuiltin_catalog: false\n"
+        "default: {cpu_core_hour: 0.05, memory_gib_hour: 0.005, gpu_hour: 2.0}\n"
+        f"gpu_models: {{{model}: 3.0}}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "gpucost", "--from-file", str(tmp_path / "cluster.json"),
+         "--pricing-file", str(tmp_path / "pricing.yaml"), "--nvml", "--node-name",
+         "this-machine", "--once"],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout
+    samples = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(out)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float:
+        found = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls]
+        assert len(found) == 1, (name, labels, found)
+        return found[0]
+
+    assert value("gpucost_nvml_up") == 1
+    assert value("gpucost_pod_gpu_reserved_cost_per_hour", pod="trainer") == pytest.approx(3.0)
+    assert value("gpucost_pod_cpu_cost_per_hour", pod="trainer") == pytest.approx(4 * 0.05)
+    assert value("gpucost_pod_memory_cost_per_hour", pod="trainer") == pytest.approx(8 * 0.005)
+    infos = [ls for (n, ls), _ in samples.items() if n == "gpucost_gpu_info"]
+    assert len(infos) == count + sum(len(d.mig_devices) for d in inventory.devices)

@@ -137,7 +137,8 @@ def _device_families(node: str, inventory: Inventory, live: bool) -> Iterator[Me
             _per_gpu(
                 node,
                 "gpucost_gpu_memory_used_bytes",
-                "Memory in use on each physical GPU, bytes.",
+                "Memory in use on each physical GPU, bytes, as nvidia-smi's Used: without the "
+                "memory the driver reserves for itself.",
                 [(d, d.memory_used_bytes) for d in devices],
             ),
             _per_gpu(
