@@ -222,3 +222,23 @@ def test_a_large_regular_export_alike(tmp_path: Path, monkeypatch: pytest.Monkey
     assert not isinstance(fast, str)
     assert (fast.window_start, fast.window_end, len(fast.resources)) == ("2026-11-14", "2026-11-20", 40)
     same(fast, load(path, False, monkeypatch))
+
+
+def test_a_day_whose_first_row_names_no_type_takes_the_first_that_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One node written two ways (ResourceId case), so two groups of one day: its first row
+    names no type, its second (first text) p5.48xlarge, its third (second text) g5.xlarge. The
+    row-by-row reader says p5.48xlarge; so must the columns, whichever group comes first."""
+    base = {"cost": "1.0", "currency": "USD", "category": "Usage", "class": "", "service": "Compute",
+            "day": 5, "hours": 1, "qty": "1", "unit": "Hrs", "pricing": "Standard", "region": "us-east-1",
+            "name": "", "desc": "plain"}
+    rows = [{**base, "hour": 0, "resource": "i-0aaa", "usage": ""},
+            {**base, "hour": 1, "resource": "i-0aaa", "usage": "BoxUsage:p5.48xlarge"},
+            {**base, "hour": 2, "resource": "I-0AAA", "usage": "SpotUsage:g5.xlarge"},
+            {**base, "hour": 3, "resource": "I-0AAA", "usage": "SpotUsage:g5.xlarge"}]
+    path = tmp_path / "bill.csv"
+    path.write_text(export_text(rows, crlf=False))
+    fast = load(path, True, monkeypatch)
+    assert not isinstance(fast, str)
+    assert fast.resources["i-0aaa"].instance_type == "p5.48xlarge"
+    same(fast, load(path, False, monkeypatch))

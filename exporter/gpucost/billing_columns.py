@@ -52,16 +52,16 @@ class Table:
         if width < 2 or not piece.endswith(b"\n") or b"\0" in piece:
             return None
         a = np.frombuffer(piece, np.uint8)
+        if b'"' not in piece:
+            return cls._plain(a, width)
         crlf = b"\r" in piece
         separator = (a == _COMMA) | (a == _NL)
         if crlf:
             separator |= a == _CR
-        outside = None
-        if b'"' in piece:
-            outside = _outside_quotes(a)
-            if outside is None:
-                return None
-            separator &= outside
+        outside = _outside_quotes(a)
+        if outside is None:
+            return None
+        separator &= outside
         # Every record is width - 1 commas and its end (a newline, or CR LF in a piece with a
         # carriage return: the csv module ends a record at a lone CR too), in that order. So the
         # separators in order, taken width (or width + 1) to a row, are exactly that pattern.
@@ -79,6 +79,32 @@ class Table:
         starts[1:] = nl[:-1] + 1
         # A CR LF piece ends its records' last field at the CR.
         return cls(a, starts, grid[:, width - 1], grid[:, : width - 1], width)
+
+    @classmethod
+    def _plain(cls, a: NDArray[np.uint8], width: int) -> Table | None:
+        """`of` for a piece without quotes: the same test, the newlines and commas found apart
+        (two sparse scans instead of one dense one), in half the time."""
+        nl = np.flatnonzero(a == _NL).astype(np.int32)
+        commas = np.flatnonzero(a == _COMMA).astype(np.int32)
+        n = len(nl)
+        if not n or len(commas) != n * (width - 1):
+            return None
+        seps = commas.reshape(n, width - 1)
+        starts = np.empty(n, np.int32)
+        starts[0] = 0
+        starts[1:] = nl[:-1] + 1
+        ends = nl
+        # A carriage return only as a CR LF record end, and then at every record's end.
+        cr = int(np.count_nonzero(a == _CR))
+        if cr:
+            if cr != n or not bool((a[nl - 1] == _CR).all()):
+                return None
+            ends = nl - 1
+        # Record i's width - 1 commas all lie within it, before its end: as the commas are in
+        # order, its first after its start and its last before its end say so.
+        if not (bool((seps[:, 0] >= starts).all()) and bool((seps[:, -1] < ends).all())):
+            return None
+        return cls(a, starts, ends, seps, width)
 
     def bounds(self, column: int) -> tuple[_I32, _I32]:
         """Start and end offsets of the column's field in every record."""

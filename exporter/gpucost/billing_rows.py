@@ -279,15 +279,31 @@ class Rows:
     def _type(c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
               g: billing_columns.Groups, fast: ModuleType, untyped: dict[int, _Day]) -> None:
         """Instance types as `add` finds them: a day takes the type its first row naming one
-        names, rows taken in order (whichever of the resource's texts they are written with)."""
-        rows, row_group = g.rows.tolist(), g.row_group.tolist()
-        text_of = g.text_of.tolist()
-        for row, i in zip(rows, row_group, strict=True):
-            d = untyped.get(i)
-            if d is None or d.instance_type:
+        names, rows taken in order (whichever of the resource's texts they are written with).
+        `untyped` is in group order, so a group's first row is the day's first in the piece
+        unless an earlier group of the day came first: that row decides most days alone."""
+        first, text_of = g.group_first, g.text_of
+        scan: dict[int, _Day] = {}  # groups of days whose first row named no type
+        scanned: set[int] = set()  # those days, by id
+        for i, d in untyped.items():
+            if d.instance_type:
                 continue
-            details = fast.text(offsets, g.texts[text_of[i]])[2]
-            d.instance_type = _instance_type(fast.Record(table, row), c.usage, c.meter, _details(details))
+            if id(d) not in scanned:
+                details = _details(fast.text(offsets, g.texts[int(text_of[i])])[2])
+                d.instance_type = _instance_type(fast.Record(table, int(first[i])), c.usage, c.meter, details)
+                if d.instance_type:
+                    continue
+                scanned.add(id(d))
+            scan[i] = d
+        if not scan:
+            return
+        rows, row_group = g.rows.tolist(), g.row_group.tolist()
+        for row, i in zip(rows, row_group, strict=True):
+            day = scan.get(i)
+            if day is None or day.instance_type:
+                continue
+            details = fast.text(offsets, g.texts[int(text_of[i])])[2]
+            day.instance_type = _instance_type(fast.Record(table, row), c.usage, c.meter, _details(details))
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
