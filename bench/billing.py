@@ -21,7 +21,8 @@ loaded and measured the same way (the pyarrow import is reported with the librar
 
 The export has one row per node per hour in the AWS layout of tests/fixtures/focus (FOCUS 1.0
 columns and AWS's `x_UsageType`), plus a storage row per node per day that the loader must
-read and drop, as real exports interleave them. No pass/fail: the goal is printed beside it.
+read and drop, as real exports interleave them. A second export adds a `Tags` column of JSON
+on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. No pass/fail: the goal is printed beside it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import resource
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from gpucost import billing_rows
 from gpucost.billing import load_billing
@@ -49,6 +51,12 @@ COLUMNS = ("BilledCost", "BillingAccountId", "BillingCurrency", "ChargeCategory"
            "EffectiveCost", "ListCost", "PricingCategory", "RegionId", "ResourceId", "ServiceCategory",
            "ServiceName", "SkuId", "x_UsageType")
 END = datetime(2026, 11, 30, tzinfo=UTC)
+#: The tagged export's extra column: FOCUS 1.0 `Tags`, which AWS Data Exports fill with the line
+#: item's cost allocation tags (a map of strings, written as JSON in CSV; "Resource tags
+#: columns", AWS Data Exports user guide) and Azure's export likewise. JSON in CSV is quoted
+#: with its quotes doubled, so every row of such an export takes the loader's quoted path.
+TAGS = json.dumps({"user:team": "ml-platform", "user:cost-center": "4711",
+                   "eks:cluster-name": "prod-gpu", "karpenter.sh/nodepool": "gpu-a100"}, separators=(",", ":"))
 
 
 def node_instances(cluster: synth.Cluster) -> list[tuple[str, str, str]]:
@@ -61,11 +69,14 @@ def node_instances(cluster: synth.Cluster) -> list[tuple[str, str, str]]:
     return out
 
 
-def write_export(path: Path, instances: list[tuple[str, str, str]], days: int) -> int:
-    """An hourly FOCUS export of `days` days ending at END; returns its data rows."""
+def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, tags: bool = False) -> int:
+    """An hourly FOCUS export of `days` days ending at END (with `tags`, a Tags column holding
+    TAGS on every row); returns its data rows."""
     n = 0
     with gzip.open(path, "wt", newline="", compresslevel=1) as f:
         w = csv.writer(f)
+        if tags:
+            w = _Tagged(w)
         w.writerow(COLUMNS)
         for h in range(days * 24):
             start = END - timedelta(hours=days * 24 - h)
@@ -82,6 +93,18 @@ def write_export(path: Path, instances: list[tuple[str, str, str]], days: int) -
                                 "Amazon Elastic Compute Cloud", "VOLXXXXXXXXXXXX", "EBS:VolumeUsage.gp3"))
                     n += 1
     return n
+
+
+class _Tagged:
+    """A csv writer that adds the Tags column: its name to the header, TAGS to every row."""
+
+    def __init__(self, w: Any) -> None:
+        self.w = w
+        self.header = True
+
+    def writerow(self, row: tuple[str, ...]) -> None:
+        self.w.writerow((*row, "Tags" if self.header else TAGS))
+        self.header = False
 
 
 def rss() -> int:
@@ -189,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
         facts = json.loads(_child("--generate-child", str(work), "--nodes", str(args.nodes),
                                   "--pods-per-node", str(args.pods_per_node), "--days", str(args.days),
                                   *(["--parquet"] if args.parquet else [])))
-        exports = [("gzip'd CSV", work / "focus-30d.csv.gz")]
+        exports = [("gzip'd CSV", work / "focus-30d.csv.gz"),
+                   ("gzip'd CSV with a Tags column", work / "focus-30d-tagged.csv.gz")]
         if args.parquet:
             exports.append(("Parquet", work / "focus-30d.parquet"))
         results = [(label, path.stat().st_size, *measure(path, args.passes)) for label, path in exports]
@@ -226,6 +250,7 @@ def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parque
     del cluster
     (work / "instances.json").write_text(json.dumps(instances))
     rows = write_export(work / "focus-30d.csv.gz", instances, days)
+    write_export(work / "focus-30d-tagged.csv.gz", instances, days, tags=True)
     if parquet:
         write_parquet(work / "focus-30d.csv.gz", work / "focus-30d.parquet")
     print(json.dumps({"rows": rows}))

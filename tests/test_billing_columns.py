@@ -10,6 +10,7 @@ import io
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -242,3 +243,12 @@ def test_a_day_whose_first_row_names_no_type_takes_the_first_that_does(
     assert not isinstance(fast, str)
     assert fast.resources["i-0aaa"].instance_type == "p5.48xlarge"
     same(fast, load(path, False, monkeypatch))
+
+
+def test_quoted_fields_span_their_doubled_quotes() -> None:
+    # a,"x,""y""",b LF "q",c,d LF: quotes at 2 5 6 8 9 10 14 16; 5-6 and 8-9 are "" pairs
+    a = np.frombuffer(b'a,"x,""y""",b\n"q",c,d\n', np.uint8)
+    fields = billing_columns._quoted_fields(a)
+    assert fields is not None
+    assert (fields[0].tolist(), fields[1].tolist()) == ([2, 14], [10, 16])
+    assert billing_columns._quoted_fields(np.frombuffer(b'a,b"c",d\n', np.uint8)) is None  # opens mid-field

@@ -18,6 +18,7 @@ import io
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -95,7 +96,7 @@ def _boundary(data: bytes) -> int:
     cut = data.rfind(b"\n") + 1
     if cut == 0 or b'"' not in data:
         return cut
-    odd = data.count(b'"', 0, cut) & 1
+    odd = _quotes(data, cut) & 1
     while odd:
         prev = data.rfind(b"\n", 0, cut - 1) + 1
         if prev == 0:
@@ -103,6 +104,25 @@ def _boundary(data: bytes) -> int:
         odd ^= data.count(b'"', prev, cut) & 1
         cut = prev
     return cut
+
+
+def _quotes(data: bytes, end: int) -> int:
+    """How many quotes data[:end] holds: counted by numpy where it can be imported (an export
+    with a JSON column has a dozen quotes a row, which bytes.count counts five times slower)."""
+    np = _numpy()
+    if np is None:  # pragma: no cover - numpy is a dependency
+        return data.count(b'"', 0, end)
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8, count=end) == ord('"')))
+
+
+@lru_cache(maxsize=1)
+def _numpy() -> ModuleType | None:
+    """numpy, imported on first use: an exporter without a billing export never loads it."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return None
+    return numpy
 
 
 def split_header(piece: bytes) -> tuple[list[str], bytes]:

@@ -58,18 +58,23 @@ class Table:
         separator = (a == _COMMA) | (a == _NL)
         if crlf:
             separator |= a == _CR
-        outside = _outside_quotes(a)
-        if outside is None:
+        fields = _quoted_fields(a)
+        if fields is None:
             return None
-        separator &= outside
+        at = np.flatnonzero(separator)
+        # Drop the separators inside quoted fields: those from each field's opening quote to
+        # its closing one, found by bisection (the fields are few, the separators many).
+        first, last = np.searchsorted(at, fields[0]), np.searchsorted(at, fields[1])
+        n = len(at)
+        inside = np.cumsum(np.bincount(first, minlength=n + 1) - np.bincount(last, minlength=n + 1))[:n] > 0
+        kept = at[~inside].astype(np.int32)
         # Every record is width - 1 commas and its end (a newline, or CR LF in a piece with a
         # carriage return: the csv module ends a record at a lone CR too), in that order. So the
         # separators in order, taken width (or width + 1) to a row, are exactly that pattern.
-        at = np.flatnonzero(separator).astype(np.int32)
         step = width + crlf
-        if not len(at) or len(at) % step:
+        if not len(kept) or len(kept) % step:
             return None
-        grid = at.reshape(-1, step)
+        grid = kept.reshape(-1, step)
         pattern = (_COMMA,) * (width - 1) + ((_CR, _NL) if crlf else (_NL,))
         if not bool((a[grid] == pattern).all()):
             return None
@@ -153,10 +158,10 @@ class Table:
         return bool(((first == _QUOTE) & (end > start)).any())
 
 
-def _outside_quotes(a: NDArray[np.uint8]) -> _B | None:
-    """Which bytes lie outside quoted fields; None unless every quote opens a field (after a
-    separator, a newline or at the start), closes one (before a separator, a CR or a newline,
-    or at the end) or is half of a `""` inside one."""
+def _quoted_fields(a: NDArray[np.uint8]) -> tuple[_I64, _I64] | None:
+    """Where quoted fields open and close (each field's first and last quote, in order); None
+    unless every quote opens a field (after a separator, a newline or at the start), closes one
+    (before a separator, a CR or a newline, or at the end) or is half of a `""` inside one."""
     at = np.flatnonzero(a == _QUOTE)
     if len(at) % 2:
         return None
@@ -167,15 +172,12 @@ def _outside_quotes(a: NDArray[np.uint8]) -> _B | None:
     ok_close = (closes == len(a) - 1) | (after == _COMMA) | (after == _NL) | (after == _CR) | (after == _QUOTE)
     if not (bool(ok_open.all()) and bool(ok_close.all())):
         return None
-    # A quote before an opening quote must be the closing half of a "" pair: the pair's two
-    # quotes are adjacent, so the closing quote is the one just before.
-    doubled = (before == _QUOTE) & (opens > 0)
-    if bool(doubled.any()) and not bool(np.isin(opens[doubled] - 1, closes).all()):
-        return None
-    depth = np.zeros(len(a) + 1, np.int8)
-    depth[opens] += 1
-    depth[closes + 1] -= 1
-    return np.cumsum(depth[:-1], dtype=np.int8) == 0
+    # Quotes alternate, so the quote just before opens[j] is closes[j - 1]: where they touch,
+    # they are a `""` inside one field, which the field's spans join across.
+    joined = np.empty(len(opens), np.bool_)
+    joined[:1] = False
+    joined[1:] = opens[1:] == closes[:-1] + 1
+    return opens[~joined], closes[np.append(~joined[1:], True)]
 
 
 def _day_keys(days: NDArray[np.bytes_]) -> tuple[NDArray[np.uint64], NDArray[np.uint16]]:
