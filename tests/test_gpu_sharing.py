@@ -260,6 +260,11 @@ def test_nvml_fake_machine_drives_pricing_and_falls_back_on_errors(caplog: pytes
     fake = fake_nvml.hgx_h100_80gb()
     inventory = NodeInventory("me", NvmlSource(fake))
     assert inventory.refresh() is True
+    # Another read with the GPUs busier: nothing to price again (count and model as before).
+    fake.gpus[0].power_mw += 1000
+    fake.gpus[3].utilization_pct = 100
+    assert inventory.refresh() is False
+    assert inventory.source.inventory is not None and inventory.source.inventory.devices[3].utilization_ratio == 1.0
     state = CostState(parse_pricing(PRICING, "p.yaml"), nvml_inventory=inventory)
     labels = {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB", "nvidia.com/gpu.count": "2"}
     state.upsert("Node", decode(node("me", labels=labels)))
@@ -282,3 +287,10 @@ def test_nvml_fake_machine_drives_pricing_and_falls_back_on_errors(caplog: pytes
     state2.flush()
     assert state2.node_cost("me").cost["gpu"] == exact(7.0)
     assert 'source="labels"' in state2.render()
+    # The driver back with one GPU fewer: the count changed, so the node is priced again.
+    fake.heal()
+    fake.unplug_gpu(7)
+    assert inventory.refresh() is True
+    state.refresh_nodes()
+    state.flush()
+    assert state.node_cost("me").cost["gpu"] == exact(49.0)  # 7 H100 x 7.0

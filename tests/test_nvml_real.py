@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pynvml
@@ -120,9 +123,10 @@ def test_real_memory_used_agrees_with_nvidia_smi(inventory: Inventory) -> None:
         assert low - 1 <= int(row["memory.used"]) <= high + 1, (row, readings)
 
 
-def test_real_exporter_prices_this_machine_from_nvml(inventory: Inventory, tmp_path: Path) -> None:
-    """A node whose labels say nothing of its GPU model: NVML names the model, and the pricing
-    file's price for that model (3.0 $/GPU-hour, not the 2.0 default) is what its pod pays."""
+def _machine(tmp_path: Path, inventory: Inventory) -> list[str]:
+    """This machine as a node whose labels say nothing of its GPU model, a pod on it holding
+    one GPU, and a pricing file pricing NVML's model at 3.0 $/GPU-hour (2.0 for others): the
+    exporter's arguments for them."""
     count, model = physical_gpus_and_model(inventory)
     node = {
         "apiVersion": "v1", "kind": "Node",
@@ -149,26 +153,95 @@ def test_real_exporter_prices_this_machine_from_nvml(inventory: Inventory, tmp_p
         "default: {cpu_core_hour: 0.05, memory_gib_hour: 0.005, gpu_hour: 2.0}\n"
         f"gpu_models: {{{model}: 3.0}}\n"
     )
+    return [sys.executable, "-m", "gpucost", "--from-file", str(tmp_path / "cluster.json"),
+            "--pricing-file", str(tmp_path / "pricing.yaml"), "--nvml", "--node-name", "this-machine"]
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    found = [
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and set(labels.items()) <= set(s.labels.items())
+    ]
+    assert len(found) == 1, (name, labels, found)
+    return found[0]
+
+
+def test_real_exporter_prices_this_machine_from_nvml(inventory: Inventory, tmp_path: Path) -> None:
+    """NVML names the model of a node whose labels do not, and the pricing file's price for it
+    (3.0 $/GPU-hour, not the 2.0 default) is what its pod pays."""
     out = subprocess.run(
-        [sys.executable, "-m", "gpucost", "--from-file", str(tmp_path / "cluster.json"),
-         "--pricing-file", str(tmp_path / "pricing.yaml"), "--nvml", "--node-name",
-         "this-machine", "--once"],
+        [*_machine(tmp_path, inventory), "--once"],
         check=True, capture_output=True, text=True, timeout=120,
     ).stdout
-    samples = {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(out)
-        for s in family.samples
-    }
+    assert _value(out, "gpucost_nvml_up") == 1
+    assert _value(out, "gpucost_pod_gpu_reserved_cost_per_hour", pod="trainer") == pytest.approx(3.0)
+    assert _value(out, "gpucost_pod_cpu_cost_per_hour", pod="trainer") == pytest.approx(4 * 0.05)
+    assert _value(out, "gpucost_pod_memory_cost_per_hour", pod="trainer") == pytest.approx(8 * 0.005)
+    infos = [s for f in text_string_to_metric_families(out) if f.name == "gpucost_gpu_info" for s in f.samples]
+    assert len(infos) == len(inventory.devices) + sum(len(d.mig_devices) for d in inventory.devices)
 
-    def value(name: str, **labels: str) -> float:
-        found = [v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= ls]
-        assert len(found) == 1, (name, labels, found)
-        return found[0]
 
-    assert value("gpucost_nvml_up") == 1
-    assert value("gpucost_pod_gpu_reserved_cost_per_hour", pod="trainer") == pytest.approx(3.0)
-    assert value("gpucost_pod_cpu_cost_per_hour", pod="trainer") == pytest.approx(4 * 0.05)
-    assert value("gpucost_pod_memory_cost_per_hour", pod="trainer") == pytest.approx(8 * 0.005)
-    infos = [ls for (n, ls), _ in samples.items() if n == "gpucost_gpu_info"]
-    assert len(infos) == count + sum(len(d.mig_devices) for d in inventory.devices)
+_LOAD = """
+import sys, time, torch
+keep = torch.empty(4 << 30, dtype=torch.uint8, device="cuda")  # 4 GiB held
+a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+print("ready", flush=True)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    for _ in range(20):
+        a @ a
+    torch.cuda.synchronize()
+"""
+
+
+def test_real_live_exporter_follows_the_gpu(inventory: Inventory, tmp_path: Path) -> None:
+    """The exporter serving /metrics re-reads NVML every half second (off its event loop):
+    while a process holds 4 GiB of GPU 0 and keeps it busy, the next scrapes say so; the cost,
+    which depends on reservations, does not move."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "exporter.log").open("w")
+    server = subprocess.Popen(
+        [*_machine(tmp_path, inventory), "--nvml.refresh-interval", "0.5",
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+
+    def scrape() -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            return str(r.read().decode())
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                idle = scrape()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "exporter.log").read_text()
+                time.sleep(0.2)
+        assert _value(idle, "gpucost_nvml_up") == 1
+        used_idle = _value(idle, "gpucost_gpu_memory_used_bytes", gpu="0")
+        try:
+            import torch
+        except ImportError:
+            pytest.skip("no torch here to load the GPU; the idle scrape passed")
+        if not torch.cuda.is_available():
+            pytest.skip("torch cannot reach the GPU; the idle scrape passed")
+        load = subprocess.Popen([sys.executable, "-c", _LOAD, "8"], stdout=subprocess.PIPE, text=True)
+        try:
+            assert load.stdout is not None and load.stdout.readline().strip() == "ready"
+            time.sleep(2.5)  # the driver's utilization sample, then a refresh after it
+            busy = scrape()
+        finally:
+            load.wait(timeout=60)
+        assert _value(busy, "gpucost_gpu_utilization_ratio", gpu="0") > 0.5
+        assert _value(busy, "gpucost_gpu_memory_used_bytes", gpu="0") >= used_idle + 4 * 1024**3
+        assert _value(busy, "gpucost_pod_gpu_reserved_cost_per_hour", pod="trainer") == pytest.approx(3.0)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

@@ -145,14 +145,20 @@ class NodeInventory:
         return physical_gpus_and_model(inventory)
 
     def refresh(self) -> bool:
-        """Re-read NVML; True when the inventory changed. Logs each failure reason once."""
+        """Re-read NVML; True when what the cost model reads of it (GPU count and model) changed,
+        so the node needs pricing again. Live readings change at every read (a busy GPU's power
+        draw, on a real H200, differs read to read) and price nothing. Logs each failure reason
+        once."""
         before = self.source.inventory
         if not self.source.refresh():
             err = self.source.last_error
             if err is not None and err.reason not in self._logged:
                 self._logged.add(err.reason)
                 log.warning("%s; using node labels for GPU inventory until NVML answers", err)
-        return self.source.inventory != before
+        after = self.source.inventory
+        if after is None or after is before:
+            return False
+        return before is None or physical_gpus_and_model(after) != physical_gpus_and_model(before)
 
 
 def pricing_source(args: argparse.Namespace) -> PricingSource:
