@@ -63,11 +63,14 @@ class Table:
             return None
         at = np.flatnonzero(separator)
         # Drop the separators inside quoted fields: those from each field's opening quote to
-        # its closing one, found by bisection (the fields are few, the separators many).
+        # its closing one, found by bisection (the fields are few, the separators many), are
+        # the index ranges [first, last) of `at`, marked by one repeat and one arange.
         first, last = np.searchsorted(at, fields[0]), np.searchsorted(at, fields[1])
-        n = len(at)
-        inside = np.cumsum(np.bincount(first, minlength=n + 1) - np.bincount(last, minlength=n + 1))[:n] > 0
-        kept = at[~inside].astype(np.int32)
+        counts = last - first
+        inside = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(int(counts.sum()))
+        keep = np.ones(len(at), np.bool_)
+        keep[inside] = False
+        kept = at[keep].astype(np.int32)
         # Every record is width - 1 commas and its end (a newline, or CR LF in a piece with a
         # carriage return: the csv module ends a record at a lone CR too), in that order. So the
         # separators in order, taken width (or width + 1) to a row, are exactly that pattern.
@@ -161,15 +164,17 @@ class Table:
 def _quoted_fields(a: NDArray[np.uint8]) -> tuple[_I64, _I64] | None:
     """Where quoted fields open and close (each field's first and last quote, in order); None
     unless every quote opens a field (after a separator, a newline or at the start), closes one
-    (before a separator, a CR or a newline, or at the end) or is half of a `""` inside one."""
+    (before a separator, a CR or a newline) or is half of a `""` inside one. `a` ends with a
+    newline, as a piece does: so a quote at the start finds it "before" itself (index -1), and
+    every quote has a byte after it."""
     at = np.flatnonzero(a == _QUOTE)
     if len(at) % 2:
         return None
     opens, closes = at[0::2], at[1::2]
-    before = a[np.maximum(opens - 1, 0)]
-    ok_open = (opens == 0) | (before == _COMMA) | (before == _NL) | (before == _QUOTE)
-    after = a[np.minimum(closes + 1, len(a) - 1)]
-    ok_close = (closes == len(a) - 1) | (after == _COMMA) | (after == _NL) | (after == _CR) | (after == _QUOTE)
+    before = a[opens - 1]
+    ok_open = (before == _COMMA) | (before == _NL) | (before == _QUOTE)
+    after = a[closes + 1]
+    ok_close = (after == _COMMA) | (after == _NL) | (after == _CR) | (after == _QUOTE)
     if not (bool(ok_open.all()) and bool(ok_close.all())):
         return None
     # Quotes alternate, so the quote just before opens[j] is closes[j - 1]: where they touch,
