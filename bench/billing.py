@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from gpucost import billing_rows
+from gpucost import billing_chunks
 from gpucost.billing import load_billing
 from gpucost.pricing import PricingConfig
 
@@ -158,7 +158,7 @@ def memory_child(export: Path) -> None:
     the peak growth while loading (bytes)."""
     gc.collect()
     start = rss()
-    billing_rows.columnar()
+    billing_chunks.columnar()
     if export.suffix == ".parquet":  # pyarrow's import and first use: a small file's load
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -49,6 +49,7 @@ from .billing_chunks import (
     READ_ERRORS,
     DaySurvey,
     Unchunkable,
+    columnar,
     open_binary,
     pieces,
     split_header,
@@ -59,7 +60,6 @@ from .billing_rows import (
     Columns,
     Rows,
     Survey,
-    columnar,
     epoch,
     unreadable,
 )

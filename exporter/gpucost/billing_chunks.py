@@ -18,7 +18,6 @@ import io
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from functools import lru_cache
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -107,22 +106,24 @@ def _boundary(data: bytes) -> int:
 
 
 def _quotes(data: bytes, end: int) -> int:
-    """How many quotes data[:end] holds: counted by numpy where it can be imported (an export
-    with a JSON column has a dozen quotes a row, which bytes.count counts five times slower)."""
-    np = _numpy()
-    if np is None:  # pragma: no cover - numpy is a dependency
+    """How many quotes data[:end] holds: counted by billing_columns (numpy) where it can be
+    imported (an export with a JSON column has a dozen quotes a row, which bytes.count counts
+    five times slower)."""
+    fast = columnar()
+    if fast is None:  # pragma: no cover - numpy is a dependency
         return data.count(b'"', 0, end)
-    return int(np.count_nonzero(np.frombuffer(data, np.uint8, count=end) == ord('"')))
+    return int(fast.count_quotes(data, end))
 
 
-@lru_cache(maxsize=1)
-def _numpy() -> ModuleType | None:
-    """numpy, imported on first use: an exporter without a billing export never loads it."""
+def columnar() -> ModuleType | None:
+    """billing_columns, or None where numpy cannot be imported (then every piece is read row
+    by row: the same figures, more slowly). Imported on first use: an exporter without a
+    billing export never loads numpy."""
     try:
-        import numpy
-    except ImportError:  # pragma: no cover - numpy is a dependency
+        from . import billing_columns
+    except ImportError:  # pragma: no cover - numpy is a dependency; this is for odd installs
         return None
-    return numpy
+    return billing_columns
 
 
 def split_header(piece: bytes) -> tuple[list[str], bytes]:

@@ -161,6 +161,11 @@ class Table:
         return bool(((first == _QUOTE) & (end > start)).any())
 
 
+def count_quotes(piece: bytes, end: int) -> int:
+    """How many quotes piece[:end] holds (billing_chunks, cutting pieces)."""
+    return int(np.count_nonzero(np.frombuffer(piece, np.uint8, count=end) == _QUOTE))
+
+
 def _quoted_fields(a: NDArray[np.uint8]) -> tuple[_I64, _I64] | None:
     """Where quoted fields open and close (each field's first and last quote, in order); None
     unless every quote opens a field (after a separator, a newline or at the start), closes one

@@ -19,23 +19,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from .billing_chunks import pieces, records, split_header
+from .billing_chunks import columnar, pieces, records, split_header
 from .configfile import ConfigError
 from .guard import brief
 
 if TYPE_CHECKING:
     from . import billing_columns
 
-
-def columnar() -> ModuleType | None:
-    """billing_columns, or None where numpy cannot be imported (then every piece is read row
-    by row: the same figures, more slowly). Imported on first use: an exporter without a
-    billing export never loads numpy."""
-    try:
-        from . import billing_columns
-    except ImportError:  # pragma: no cover - numpy is a dependency; this is for odd installs
-        return None
-    return billing_columns
 
 #: Per piece of a file: (bytes, records, latest ChargePeriodStart day or None when not known).
 Survey = list[tuple[int, int, "str | None"]]
