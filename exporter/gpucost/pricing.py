@@ -212,6 +212,12 @@ class NodePrice:
     def total(self) -> float:
         return self.cpu + self.memory + self.gpu
 
+    @property
+    def fallback_reasons(self) -> tuple[str, ...]:
+        """The `reason` labels of gpucost_node_price_fallback this price sets, in order."""
+        return tuple(reason for reason, on in (("region", self.region_fallback), ("spot", self.spot_fallback),
+                                               ("os", self.os_fallback)) if on)
+
 
 def resolve_node_price(config: PricingConfig, node: NodeFacts) -> NodePrice:
     """Price a node: billing > billing_sku > nodes[] rule > instance type > catalog > default."""

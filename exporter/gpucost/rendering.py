@@ -203,12 +203,7 @@ def node_series(entry: NodeEntry, cost: NodeCost) -> list[list[Sample]]:
         out[7].append(((node, ("allocator", "dra")), entry.dra_gpus))
     if entry.allocators.hami:
         out[7].append(((node, ("allocator", "hami")), len(entry.allocators.hami)))
-    if entry.price.region_fallback:
-        out[8].append(((node, ("reason", "region")), 1))
-    if entry.price.spot_fallback:
-        out[8].append(((node, ("reason", "spot")), 1))
-    if entry.price.os_fallback:
-        out[8].append(((node, ("reason", "os")), 1))
+    out[8].extend(((node, ("reason", reason)), 1) for reason in entry.price.fallback_reasons)
     return out
 
 
@@ -248,11 +243,7 @@ def node_lines(entry: NodeEntry, cost: NodeCost) -> tuple[str, ...]:
         allocators = f'{_ALLOCATOR_NAME}{{node="{node}",allocator="dra"}} {format_value(entry.dra_gpus)}\n'
     if entry.allocators.hami:
         allocators += f'{_ALLOCATOR_NAME}{{node="{node}",allocator="hami"}} {format_value(len(entry.allocators.hami))}\n'
-    fallback = f'{_FALLBACK_NAME}{{node="{node}",reason="region"}} 1\n' if price.region_fallback else ""
-    if price.spot_fallback:
-        fallback += f'{_FALLBACK_NAME}{{node="{node}",reason="spot"}} 1\n'
-    if price.os_fallback:
-        fallback += f'{_FALLBACK_NAME}{{node="{node}",reason="os"}} 1\n'
+    fallback = "".join([f'{_FALLBACK_NAME}{{node="{node}",reason="{reason}"}} 1\n' for reason in price.fallback_reasons])
     return (_resource_lines(_COST_NAME, node, cost.cost), _resource_lines(_IDLE_NAME, node, cost.idle), info,
             count, gpu_info, defaulted, weights, allocators, fallback)
 
