@@ -22,7 +22,11 @@ loaded and measured the same way (the pyarrow import is reported with the librar
 The export has one row per node per hour in the AWS layout of tests/fixtures/focus (FOCUS 1.0
 columns and AWS's `x_UsageType`), plus a storage row per node per day that the loader must
 read and drop, as real exports interleave them. A second export adds a `Tags` column of JSON
-on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. No pass/fail: the goal is printed beside it.
+on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. With --wide,
+a third export holds the same charges in every column of AWS's "FOCUS 1.0 with AWS columns"
+table (WIDE_COLUMNS, 48 columns, about 700 bytes a row), filled as such an export fills them:
+the size of a real export of these rows. Each load is also checked: the nodes whose price is
+exactly the hourly cost their rows bill. No pass/fail: the goal is printed beside it.
 """
 
 from __future__ import annotations
@@ -69,20 +73,43 @@ def node_instances(cluster: synth.Cluster) -> list[tuple[str, str, str]]:
     return out
 
 
-def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, tags: bool = False) -> int:
-    """An hourly FOCUS export of `days` days ending at END (with `tags`, a Tags column holding
-    TAGS on every row); returns its data rows."""
+#: AWS Data Exports, "FOCUS 1.0 with AWS columns": every column of the table, in the table
+#: dictionary's order (docs.aws.amazon.com/cur/latest/userguide/table-dictionary-focus-1-0-aws-columns.html).
+WIDE_COLUMNS = (
+    "AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+    "BillingPeriodEnd", "BillingPeriodStart", "ChargeCategory", "ChargeClass", "ChargeDescription",
+    "ChargeFrequency", "ChargePeriodEnd", "ChargePeriodStart", "CommitmentDiscountCategory",
+    "CommitmentDiscountId", "CommitmentDiscountName", "CommitmentDiscountStatus", "CommitmentDiscountType",
+    "ConsumedQuantity", "ConsumedUnit", "ContractedCost", "ContractedUnitPrice", "EffectiveCost",
+    "InvoiceIssuerName", "ListCost", "ListUnitPrice", "PricingCategory", "PricingQuantity", "PricingUnit",
+    "ProviderName", "PublisherName", "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType",
+    "ServiceCategory", "ServiceName", "SkuId", "SkuPriceId", "SubAccountId", "SubAccountName", "Tags",
+    "x_CostCategories", "x_Discounts", "x_Operation", "x_ServiceCode", "x_UsageType",
+)
+
+
+def hourly_cost(i: int) -> str:
+    """The hourly cost the export bills the i-th node, as written."""
+    return f"{1.0 + (i % 97) / 10:.4f}"
+
+
+def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, layout: str = "plain") -> int:
+    """An hourly FOCUS export of `days` days ending at END; returns its data rows. `layout`:
+    "plain" (COLUMNS), "tagged" (and a Tags column holding TAGS on every row), "wide"
+    (WIDE_COLUMNS, see _wide)."""
     n = 0
     with gzip.open(path, "wt", newline="", compresslevel=1) as f:
         w = csv.writer(f)
-        if tags:
+        if layout == "tagged":
             w = _Tagged(w)
+        elif layout == "wide":
+            w = _Wide(w, END)
         w.writerow(COLUMNS)
         for h in range(days * 24):
             start = END - timedelta(hours=days * 24 - h)
             s, e = start.strftime("%Y-%m-%dT%H:%M:%SZ"), (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
             for i, (iid, itype, region) in enumerate(instances):
-                cost = f"{1.0 + (i % 97) / 10:.4f}"
+                cost = hourly_cost(i)
                 w.writerow((cost, "111122223333", "USD", "Usage", "", f"On Demand {itype}", e, s, "1.0", "Hrs",
                             cost, cost, "Standard", region, iid, "Compute", "Amazon Elastic Compute Cloud",
                             "QJ3XXXXXXXXXXXX", f"BoxUsage:{itype}"))
@@ -93,6 +120,56 @@ def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, t
                                 "Amazon Elastic Compute Cloud", "VOLXXXXXXXXXXXX", "EBS:VolumeUsage.gp3"))
                     n += 1
     return n
+
+
+class _Wide:
+    """A csv writer that writes each row of COLUMNS in every column of WIDE_COLUMNS, the others
+    filled as AWS fills them for an On-Demand instance hour or an EBS volume's day (billing
+    account and period, descriptions, names, the SKU's price id, tags); the header is
+    WIDE_COLUMNS."""
+
+    #: Columns the same on every row.
+    FIXED = {
+        "BillingAccountName": "example-payer", "ChargeFrequency": "Usage-Based",
+        "InvoiceIssuerName": "Amazon Web Services, Inc.", "ProviderName": "AWS",
+        "PublisherName": "Amazon Web Services, Inc.", "SubAccountId": "444455556666",
+        "SubAccountName": "ml-production", "Tags": TAGS, "x_CostCategories": "{}", "x_Discounts": "{}",
+        "x_ServiceCode": "AmazonEC2",
+    }
+    REGION_NAMES = {"us-east-1": "US East (N. Virginia)", "us-west-2": "US West (Oregon)",
+                    "eu-west-1": "Europe (Ireland)"}
+
+    def __init__(self, w: Any, end: datetime) -> None:
+        self.w = w
+        self.header = True
+        month = end - timedelta(days=1)
+        start = month.replace(day=1)
+        following = (start + timedelta(days=32)).replace(day=1)
+        self.period = (start.strftime("%Y-%m-%dT%H:%M:%S.000Z"), following.strftime("%Y-%m-%dT%H:%M:%S.000Z"))
+
+    def writerow(self, row: tuple[str, ...]) -> None:
+        if self.header:
+            self.w.writerow(WIDE_COLUMNS)
+            self.header = False
+            return
+        r = dict(zip(COLUMNS, row, strict=True))
+        r.update(self.FIXED)
+        volume = r["ServiceCategory"] == "Storage"
+        region = r["RegionId"]
+        r.update({
+            "AvailabilityZone": f"{region}a", "BillingPeriodStart": self.period[0], "BillingPeriodEnd": self.period[1],
+            "ContractedCost": r["BilledCost"], "ContractedUnitPrice": r["BilledCost"] if not volume else "0.08",
+            "ListUnitPrice": r["BilledCost"] if not volume else "0.08",
+            "PricingQuantity": r["ConsumedQuantity"], "PricingUnit": r["ConsumedUnit"],
+            "RegionName": self.REGION_NAMES.get(region, region), "ResourceName": "",
+            "ResourceType": "Volume" if volume else "Instance",
+            "SkuPriceId": f"{r['SkuId']}.JRTCKXETXF.6YS6EN2CT7",
+            "x_Operation": "CreateVolume-Gp3" if volume else "RunInstances",
+        })
+        if not volume:
+            itype = r["x_UsageType"].split(":", 1)[1]
+            r["ChargeDescription"] = f"${r['BilledCost']} per On Demand Linux {itype} Instance Hour"
+        self.w.writerow([r.get(c, "") for c in WIDE_COLUMNS])
 
 
 class _Tagged:
@@ -186,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pods-per-node", type=int, default=30)
     p.add_argument("--passes", type=int, default=3, help="best of this many loads and cold syncs")
     p.add_argument("--parquet", action="store_true", help="also the same export as Parquet (needs pyarrow)")
+    p.add_argument("--wide", action="store_true",
+                   help="also the same charges in every column of AWS's FOCUS 1.0 table (about 2.6 GB of CSV)")
     p.add_argument("--memory-child", metavar="EXPORT", help=argparse.SUPPRESS)
     p.add_argument("--generate-child", metavar="DIR", help=argparse.SUPPRESS)
     p.add_argument("--load-child", metavar="EXPORT", help=argparse.SUPPRESS)
@@ -195,7 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         memory_child(Path(args.memory_child))
         return
     if args.generate_child:
-        generate_child(Path(args.generate_child), args.nodes, args.pods_per_node, args.days, args.parquet)
+        generate_child(Path(args.generate_child), args.nodes, args.pods_per_node, args.days, args.parquet, args.wide)
         return
     if args.load_child:
         load_child(Path(args.load_child), args.passes)
@@ -211,9 +290,11 @@ def main(argv: list[str] | None = None) -> None:
         work = Path(tmp)
         facts = json.loads(_child("--generate-child", str(work), "--nodes", str(args.nodes),
                                   "--pods-per-node", str(args.pods_per_node), "--days", str(args.days),
-                                  *(["--parquet"] if args.parquet else [])))
+                                  *(["--parquet"] if args.parquet else []), *(["--wide"] if args.wide else [])))
         exports = [("gzip'd CSV", work / "focus-30d.csv.gz"),
                    ("gzip'd CSV with a Tags column", work / "focus-30d-tagged.csv.gz")]
+        if args.wide:
+            exports.append(("gzip'd CSV, every AWS FOCUS 1.0 column", work / "focus-30d-wide.csv.gz"))
         if args.parquet:
             exports.append(("Parquet", work / "focus-30d.parquet"))
         results = [(label, path.stat().st_size, *measure(path, args.passes)) for label, path in exports]
@@ -227,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| cold sync ({args.nodes:,} nodes, {pods:,} pods) | {sync.wall * 1000:,.0f} ms "
           f"(CPU {sync.cpu * 1000:,.0f} ms) | reference |")
     for label, size, load, (library, kept, peak), matched in results:
-        print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} nodes priced from it) | "
+        print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} nodes priced from it, each exactly) | "
               f"{load.wall * 1000:,.0f} ms = {load.wall / sync.wall:.2f} x cold sync "
               f"(CPU {load.cpu * 1000:,.0f} ms = {load.cpu / sync.cpu:.2f} x; {rows / load.wall:,.0f} rows/s) "
               "| well under 1 x |")
@@ -241,7 +322,7 @@ def _child(*args: str) -> str:
     return run.child("bench.billing", *args)
 
 
-def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parquet: bool) -> None:
+def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parquet: bool, wide: bool) -> None:
     """Generate the cluster; write its list pages, its nodes' instances and the export."""
     cluster = synth.generate(nodes * pods_per_node, nodes=nodes)
     with (work / "pages.pickle").open("wb") as f:
@@ -250,7 +331,9 @@ def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parque
     del cluster
     (work / "instances.json").write_text(json.dumps(instances))
     rows = write_export(work / "focus-30d.csv.gz", instances, days)
-    write_export(work / "focus-30d-tagged.csv.gz", instances, days, tags=True)
+    write_export(work / "focus-30d-tagged.csv.gz", instances, days, "tagged")
+    if wide:
+        write_export(work / "focus-30d-wide.csv.gz", instances, days, "wide")
     if parquet:
         write_parquet(work / "focus-30d.csv.gz", work / "focus-30d.parquet")
     print(json.dumps({"rows": rows}))
@@ -258,13 +341,16 @@ def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parque
 
 def load_child(export: Path, passes: int) -> None:
     """The best of `passes` loads of the export (wall, CPU), and how many of the cluster's nodes
-    it prices."""
+    it prices at exactly the hourly cost their rows bill (hourly_cost)."""
     instances = json.loads((export.parent / "instances.json").read_text())
     load, prices = run.Timing.of(load_billing, export, "USD")
     if passes > 1:
         rest = run.best_of(passes - 1, load_billing, export, "USD")
         load = run.Timing(min(load.wall, rest.wall), min(load.cpu, rest.cpu))
-    matched = sum(1 for iid, _, _ in instances if prices.node_price(f"aws:///us-east-1a/{iid}") is not None)
+    matched = 0
+    for i, (iid, _, _) in enumerate(instances):
+        price = prices.node_price(f"aws:///us-east-1a/{iid}")
+        matched += price is not None and abs(price - float(hourly_cost(i))) <= 1e-9 * price
     print(json.dumps([load.wall, load.cpu, matched]))
 
 

@@ -15,6 +15,7 @@ import pytest
 from gpucost import billing, billing_chunks, billing_rows
 from gpucost.billing import BillingError, load_billing, resource_key
 from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
+from gpucost.reload import PricingSource
 
 FOCUS = Path(__file__).parent / "fixtures" / "focus"
 
@@ -73,6 +74,18 @@ def test_aws_export_effective_hourly_prices() -> None:
     # Malformed: 'n/a' cost and a period ending before it starts; one row a column short.
     assert b.skipped == {"malformed_value": 2, "wrong_column_count": 1}
     assert b.rows == 19
+
+
+def test_the_load_is_reported_on_metrics() -> None:
+    """What the last load read and how long it took: the fixture's 19 data rows (every charge
+    and day: the rows before the window and the storage rows are counted too), timed by the
+    source's timer (here one that reads 100.0 and then 103.25)."""
+    source = PricingSource(None, str(FOCUS / "aws-focus-1.0.csv"), timer=iter([100.0, 103.25]).__next__)
+    source.load()
+    families = {f.name: f.samples for f in source.metric_families()}
+    assert families["gpucost_billing_export_rows"] == [((), 19)]
+    assert families["gpucost_billing_export_load_duration_seconds"] == [((), 3.25)]
+    assert "gpucost_billing_export_rows" not in {f.name for f in PricingSource(None).metric_families()}
 
 
 def test_other_cost_columns() -> None:

@@ -120,12 +120,15 @@ async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: P
         assert s.value("gpucost_pricing_info", billing_window_start="2026-11-14", billing_window_end="2026-11-20",
                        billing_cost_column="EffectiveCost", currency="USD") == 1
         assert s.value("gpucost_billing_resources") == 1
+        assert s.value("gpucost_billing_export_rows") == 2  # focus_rows: two hours
+        assert s.value("gpucost_billing_export_load_duration_seconds") > 0
 
         export.write_text(FOCUS_HEADER + focus_rows(10.56) + "x,USD,Usage,bad,2026-11-20T00:00:00Z,1,Hrs,x,Standard,"
                           "us-east-1,i-0other,Compute,BoxUsage:m5.xlarge\n")
         s = await live.until(lambda s: s.node_costs("gpu-1").get("gpu") == approx(8.0))
         assert s.node_costs("gpu-1") == approx({"cpu": 1.28, "memory": 1.28, "gpu": 8.0})
         assert s.value("gpucost_billing_rows_skipped", reason="malformed_value") == 1
+        assert s.value("gpucost_billing_export_rows") == 3
 
         export.write_text(FOCUS_HEADER.replace("BillingCurrency", "Currency") + focus_rows(99.0))
         s = await live.until(lambda s: reloaded(s) == 0)

@@ -43,27 +43,33 @@ class PricingSource:
         cost_column: str = COST_COLUMNS[0],
         window_days: float = DEFAULT_WINDOW_DAYS,
         clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.pricing_path = pricing_path
         self.billing_path = billing_path
         self.cost_column = cost_column
         self.window_days = window_days
         self._clock = clock
+        self._timer = timer
         self._seen: tuple[tuple[str, int, int], ...] = ()
         self.last_success = 0.0
         self.successful = True
         self.billing: BillingPrices | None = None
+        #: Seconds the billing export in effect took to load (its files read and priced).
+        self.billing_seconds = 0.0
 
     def load(self) -> PricingConfig:
         """Read both files. Raises ConfigError (PricingError, BillingError) naming the file."""
         seen = self._fingerprint()
         pricing = load_pricing(self.pricing_path) if self.pricing_path else PricingConfig()
-        billing = None
+        billing, seconds = None, 0.0
         if self.billing_path:
+            started = self._timer()
             billing = load_billing(self.billing_path, pricing.currency, cost_column=self.cost_column,
                                    window_days=self.window_days)
+            seconds = self._timer() - started
             pricing = dataclasses.replace(pricing, billing=billing)
-        self._seen, self.billing = seen, billing
+        self._seen, self.billing, self.billing_seconds = seen, billing, seconds
         self.last_success, self.successful = self._clock(), True
         return pricing
 
@@ -99,7 +105,9 @@ class PricingSource:
             self.successful = False
             log.error("reload (%s) failed, keeping the prices in effect: %s", why, exc)
             return None
-        note = f", billing export {self.billing.source} ({len(self.billing.resources)} resources)" if self.billing else ""
+        b = self.billing
+        note = (f", billing export {b.source} ({len(b.resources)} resources; {b.rows} rows read in "
+                f"{self.billing_seconds:.1f} s)") if b else ""
         log.info("reload (%s): prices from %s%s", why, pricing.source, note)
         return pricing
 
@@ -139,6 +147,16 @@ class PricingSource:
                 [((("state", "read"),), self.billing.files),
                  ((("state", "passed_over"),), self.billing.files_passed_over),
                  ((("state", "missing"),), self.billing.files_missing)],
+            )
+            yield MetricFamily(
+                "gpucost_billing_export_rows", "gauge",
+                "Data rows in the billing export files read (every charge and day; the window's compute rows are parsed).",
+                [((), self.billing.rows)],
+            )
+            yield MetricFamily(
+                "gpucost_billing_export_load_duration_seconds", "gauge",
+                "Seconds the billing export in effect took to load: its files read and priced.",
+                [((), self.billing_seconds)],
             )
             yield MetricFamily(
                 "gpucost_billing_export_manifests_unreadable", "gauge",
