@@ -44,6 +44,8 @@ READ = [
     ("quoted first and last", b'"a",b,"c"\n'),
     ("JSON as Azure writes x_SkuDetails", b'1,"{""VMName"":""aks-1"",""n"":2}",x\n'),
     ("UTF-8", "é,ü,€\n".encode()),
+    ("a lone CR inside a quoted field, CR LF ends", b'a,"b\rc",d\r\ne,f,g\r\n'),
+    ("a lone CR inside a quoted field, LF ends", b'a,"b\rc",d\ne,f,g\n'),
 ]
 
 
@@ -62,6 +64,9 @@ LEFT = [
     ("one too many and one short", b"1,2,3,4\n1,2\n"),
     ("an empty line", b"a,b,c\n\n"),
     ("a lone CR", b"a,b,c\r1,2,3\n"),
+    # The csv module ends a record at the lone CR: ['a', 'b', 'c'], then ['x'] (a row short).
+    ("a lone CR in a piece with quotes", b'"a",b,c\r\n"a",b,c\rx\n'),
+    ("a lone CR after a quoted field", b'a,b,"c"\rx\n'),
     ("CR LF and LF mixed", b"a,b,c\r\n1,2,3\n"),
     ("a quote inside an unquoted field", b'a,b"c,d\n'),
     ("text after a closing quote", b'a,"b"c,d\n'),
