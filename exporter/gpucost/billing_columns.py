@@ -73,17 +73,17 @@ class Table:
         n = len(nl)
         if not n or len(commas) != n * (width - 1):
             return None
-        nl, seps = nl.astype(np.int32), commas.astype(np.int32).reshape(n, width - 1)
+        ends: _I32 = nl.astype(np.int32)
+        seps = commas.astype(np.int32).reshape(n, width - 1)
         starts = np.empty(n, np.int32)
         starts[0] = 0
-        starts[1:] = nl[:-1] + 1
-        ends = nl
+        starts[1:] = ends[:-1] + 1
         # A carriage return outside quotes only as a CR LF record end, and then at every record's
         # end (the csv module ends a record at a lone CR too).
         if crs:
-            if crs != n or not bool((a[nl - 1] == _CR).all()):
+            ends = ends - np.int32(1)
+            if crs != n or not bool((a[ends] == _CR).all()):
                 return None
-            ends = nl - 1
         # Record i's width - 1 commas all lie within it, before its end: as the commas are in
         # order, its first after its start and its last before its end say so.
         if not (bool((seps[:, 0] >= starts).all()) and bool((seps[:, -1] < ends).all())):
