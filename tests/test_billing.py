@@ -270,6 +270,42 @@ def test_rows_in_any_order(tmp_path: Path, piece_bytes: int, order: str) -> None
     assert b.rows == 10
 
 
+def test_no_final_newline(tmp_path: Path, piece_bytes: int) -> None:
+    # The last row ends the file without a newline: read all the same, in one piece or many
+    # (the second read cuts the pieces at the first read's lengths, the last one short of its
+    # added newline).
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)).rstrip("\n"))
+    a = load_billing(path, "USD").resources["i-0aaa1111aaaa1111a"]
+    assert (a.hourly, a.hours) == (approx(7.0), approx(7.0))
+
+
+@pytest.mark.parametrize("change", ["grown", "a row shorter", "a row longer"])
+def test_a_file_changed_between_the_reads_is_refused(tmp_path: Path, piece_bytes: int, change: str) -> None:
+    # The survey (first read) cut the file into pieces at record ends; the second read cuts it
+    # at the same lengths. A file rewritten in between no longer fits them: refused (the old
+    # prices stay), not read from pieces that start or end inside a record.
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)))
+    survey = billing._survey(path, "EffectiveCost")
+    assert survey is not None and sum(n for n, _, _ in survey) == path.stat().st_size - len(HEADER)
+    rows = {"grown": [day_row(d) for d in range(1, 12)],
+            "a row shorter": [day_row(d) for d in range(1, 10)] + [day_row(10, cost="9")],
+            # The same size: day 1's row 2 bytes longer ("10.0" twice), day 10's 2 shorter ("100").
+            "a row longer": [day_row(1, cost="10.0")] + [day_row(d) for d in range(2, 10)] + [day_row(10, cost="100")]}
+    path.write_text(HEADER + "".join(rows[change]))
+    read = lambda: billing._read([path], {path: survey}, billing_rows.Rows("USD", "EffectiveCost", "2026-11-04"))
+    if change == "a row longer" and piece_bytes > path.stat().st_size:
+        # One piece of the same length that still ends a record: the new rows are read as they
+        # are (day 10 now 100 $); the reload the file's new modification time brings reads the
+        # file again, survey and all.
+        assert path.stat().st_size - len(HEADER) == sum(n for n, _, _ in survey)
+        assert read().resources["i-0aaa1111aaaa1111a"].days["2026-11-10"].cost == 100.0
+        return
+    with pytest.raises(BillingError, match="changed while it was read"):
+        read()
+
+
 def test_window_boundary_at_midnight(tmp_path: Path, piece_bytes: int) -> None:
     # Two more hours of 100 $: one starting 11-03T23:00 and ending at midnight (dated 11-03,
     # before the window: left out), one starting at 11-04T00:00 exactly (in). 49 + 100 = 149 $

@@ -17,7 +17,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -88,6 +88,22 @@ def pieces(stream: BinaryIO) -> Iterator[bytes]:
         rest = data[cut:]
     if rest:
         yield rest if rest.endswith(b"\n") else rest + b"\n"
+
+
+def replayed(stream: BinaryIO, lengths: Sequence[int]) -> Iterator[bytes]:
+    """The pieces `pieces` cut from this stream before, cut again at the same lengths (the
+    survey's) instead of searching for record ends a second time: the header line, then a
+    piece per length, then whatever follows them (nothing, unless the file grew). A piece that
+    does not end a record, or is not the length asked, means the file changed in between: the
+    caller checks."""
+    yield stream.readline(_MAX_RECORD)
+    for i, n in enumerate(lengths):
+        piece = stream.read(n)
+        if len(piece) == n - 1 and i == len(lengths) - 1 and not piece.endswith(b"\n"):
+            piece += b"\n"  # as pieces() ends a file without a final newline
+        yield piece
+    if tail := stream.read(1):
+        yield tail
 
 
 def _boundary(data: bytes) -> int:

@@ -14,12 +14,11 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
-from itertools import chain
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from .billing_chunks import columnar, pieces, records, split_header
+from .billing_chunks import columnar, records, replayed, split_header
 from .configfile import ConfigError
 from .guard import brief
 
@@ -194,16 +193,16 @@ class Rows:
                 )
 
     def add_pieces(self, f: Path, raw: BinaryIO, survey: Survey) -> None:
-        """Parse the file's pieces that reach into the window; count the others' rows."""
-        it = pieces(raw)
-        first = next(it, None)
-        if first is None:
+        """Parse the file's pieces that reach into the window; count the others' rows. The
+        pieces are the survey's, cut again at its lengths (billing_chunks.replayed)."""
+        if not survey:
             return
-        header, data = split_header(first)
+        it = replayed(raw, [n for n, _, _ in survey])
+        header, _ = split_header(next(it))
         columns = Columns(f, header, self.cost_column)
         floor, line = self.floor, 1
-        for i, piece in enumerate(chain((data,), it)):
-            if i >= len(survey) or len(piece) != survey[i][0]:
+        for i, piece in enumerate(it):
+            if i >= len(survey) or len(piece) != survey[i][0] or (piece and not piece.endswith(b"\n")):
                 raise BillingError(f"{f}: the billing export changed while it was read")
             _, lines, day = survey[i]
             if day is not None and day < floor:
