@@ -24,8 +24,8 @@ columns and AWS's `x_UsageType`), plus a storage row per node per day that the l
 read and drop, as real exports interleave them. A second export adds a `Tags` column of JSON
 on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. With --wide,
 a third export holds the same charges in every column of AWS's "FOCUS 1.0 with AWS columns"
-table (WIDE_COLUMNS, 48 columns, about 700 bytes a row), filled as such an export fills them:
-the size of a real export of these rows. Each load is also checked: the nodes whose price is
+table (WIDE_COLUMNS, 48 columns, about 700 bytes a row), filled in AWS's formats: the size of
+a real export of these rows. Each load is also checked: the nodes whose price is
 exactly the hourly cost their rows bill. No pass/fail: the goal is printed beside it.
 """
 
@@ -96,7 +96,7 @@ def hourly_cost(i: int) -> str:
 def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, layout: str = "plain") -> int:
     """An hourly FOCUS export of `days` days ending at END; returns its data rows. `layout`:
     "plain" (COLUMNS), "tagged" (and a Tags column holding TAGS on every row), "wide"
-    (WIDE_COLUMNS, see _wide)."""
+    (WIDE_COLUMNS, see _Wide)."""
     n = 0
     with gzip.open(path, "wt", newline="", compresslevel=1) as f:
         w = csv.writer(f)
@@ -124,9 +124,9 @@ def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, l
 
 class _Wide:
     """A csv writer that writes each row of COLUMNS in every column of WIDE_COLUMNS, the others
-    filled as AWS fills them for an On-Demand instance hour or an EBS volume's day (billing
-    account and period, descriptions, names, the SKU's price id, tags); the header is
-    WIDE_COLUMNS."""
+    filled in AWS's formats for an On-Demand instance hour or an EBS volume's day (billing
+    account and period, descriptions, names, the SKU's price id with the On-Demand term and rate
+    codes, tags); the header is WIDE_COLUMNS. The values are this benchmark's own."""
 
     #: Columns the same on every row.
     FIXED = {
