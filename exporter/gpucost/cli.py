@@ -338,7 +338,7 @@ async def _run(
             tasks.append(asyncio.create_task(reloads.watch(args.reload_interval)))
     exporter = Exporter(state, sources=sources, ready=ready, telemetry_path=args.telemetry_path)
     try:
-        await serve(exporter, args.listen, stop, guard)
+        await serve(exporter, args.listen, stop, guard, notes=[prices.summary(state.pricing)] if prices else [])
     except OSError as exc:
         # asyncio words it "error while attempting to bind on address (...): ..."; the errno's
         # own text says the same in fewer words.

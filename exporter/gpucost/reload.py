@@ -105,11 +105,16 @@ class PricingSource:
             self.successful = False
             log.error("reload (%s) failed, keeping the prices in effect: %s", why, exc)
             return None
+        log.info("reload (%s): %s", why, self.summary(pricing))
+        return pricing
+
+    def summary(self, pricing: PricingConfig) -> str:
+        """Where the prices in effect come from, for the log: the pricing file, and the billing
+        export with what its last load read and took."""
         b = self.billing
         note = (f", billing export {b.source} ({len(b.resources)} resources; {b.rows} rows read in "
                 f"{self.billing_seconds:.1f} s)") if b else ""
-        log.info("reload (%s): prices from %s%s", why, pricing.source, note)
-        return pricing
+        return f"prices from {pricing.source}{note}"
 
     def reload(self, state: Repriceable, why: str) -> bool:
         """Load again and re-price `state`; on failure keep its prices. True on success."""

@@ -12,7 +12,7 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -223,9 +223,11 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(exporter: Exporter, address: str, stop: asyncio.Event, guard: WebGuard | None = None) -> None:
+async def serve(exporter: Exporter, address: str, stop: asyncio.Event, guard: WebGuard | None = None,
+                notes: Sequence[str] = ()) -> None:
     """Serve until `stop` is set. A listen address that cannot be bound raises OSError before
-    anything is logged, so the log never claims a server that is not there."""
+    anything is logged, so the log never claims a server that is not there; once listening, the
+    `notes` (where the prices come from) are logged after that line."""
     host, port = parse_listen_address(address)
     runner = web.AppRunner(exporter.app(guard), access_log=None)
     await runner.setup()
@@ -237,6 +239,8 @@ async def serve(exporter: Exporter, address: str, stop: asyncio.Event, guard: We
         raise
     log.info("gpucost %s listening on %s%s (started %s)", __version__, address, exporter.telemetry_path,
              rfc3339(time.time()))
+    for note in notes:
+        log.info("%s", note)
     try:
         await stop.wait()
     finally:
