@@ -85,6 +85,9 @@ def test_the_load_is_reported_on_metrics() -> None:
     families = {f.name: f.samples for f in source.metric_families()}
     assert families["gpucost_billing_export_rows"] == [((), 19)]
     assert families["gpucost_billing_export_load_duration_seconds"] == [((), 3.25)]
+    # The latest compute charge of the window ends 2026-11-20T05:00:00Z (i-0aaa's fifth hour;
+    # the savings plan's purchase row, ending 12-01, is no compute usage).
+    assert families["gpucost_billing_export_last_charge_timestamp_seconds"] == [((), 1795150800.0)]
     assert "gpucost_billing_export_rows" not in {f.name for f in PricingSource(None).metric_families()}
 
 

@@ -103,6 +103,9 @@ class BillingPrices:
     files_passed_over: int = 0  # files of other deliveries, or not in their delivery's manifest
     manifests_unreadable: int = 0
     files_missing: int = 0  # listed by the manifest of a delivery read, not in the directory
+    #: Unix time the latest compute charge period of the window ends (its ChargePeriodEnd): how
+    #: current the bill behind the prices is; 0 with no compute row.
+    last_charge_end: float = 0.0
 
     def node_price(self, provider_id: str) -> float | None:
         """$ per hour the node's own billing rows say; None if the export lacks it."""
@@ -332,10 +335,12 @@ def _price(source: str, currency: str, cost_column: str, window_days: float, row
             skipped[reason] = skipped.get(reason, 0) + n
     prices: dict[str, ResourcePrice] = {}
     sku_cost: dict[tuple[str, str, str], list[float]] = {}
+    last_end = 0.0
     for r in resources.values():
         days = [d for k, d in r.days.items() if k >= first]
         if not days:
             continue
+        last_end = max(last_end, max(d.end for d in days))
         cost = sum(d.cost for d in days)
         span = (max(d.end for d in days) - min(d.start for d in days)) / 3600
         metered = [d for d in days if d.metered]
@@ -359,7 +364,8 @@ def _price(source: str, currency: str, cost_column: str, window_days: float, row
     if skipped:
         log.warning("%s: %s billing rows skipped (%s)", source, sum(skipped.values()),
                     ", ".join(f"{k}: {v}" for k, v in sorted(skipped.items())))
-    return BillingPrices(source, currency, cost_column, first, last, prices, skus, rows.count, skipped)
+    return BillingPrices(source, currency, cost_column, first, last, prices, skus, rows.count, skipped,
+                         last_charge_end=last_end)
 
 
 def iter_reasons(prices: BillingPrices | None) -> Iterator[tuple[str, int]]:

@@ -159,6 +159,12 @@ class PricingSource:
                 [((), self.billing.rows)],
             )
             yield MetricFamily(
+                "gpucost_billing_export_last_charge_timestamp_seconds", "gauge",
+                "Unix time the latest compute charge period in the billing export's window ends: how current the bill "
+                "behind the prices is.",
+                [((), self.billing.last_charge_end)],
+            )
+            yield MetricFamily(
                 "gpucost_billing_export_load_duration_seconds", "gauge",
                 "Seconds the billing export in effect took to load: its files read and priced.",
                 [((), self.billing_seconds)],
