@@ -2,8 +2,8 @@
 
 Users compare gpucost's numbers with their bill; these panels say how far each node's price can
 be trusted (its own billing rows, its instance type's, the catalog, a rule, or the default unit
-prices), whether the last reload of the pricing file and billing export worked, and whether the
-export was read complete.
+prices), whether the last reload of the pricing file and billing export worked, whether the
+export was read complete, and how current it is.
 """
 
 from __future__ import annotations
@@ -20,7 +20,13 @@ def prices_row(grid: Grid, units: Units) -> None:
         "instance_type, catalog, default (the unit prices: no price found).",
         # max by node: an HA pair or shards report a node more than once
         "count by (price_source) (max by (node, price_source) (gpucost_node_info))", units.count,
-        "{{price_source}}"), w=12, h=4)
+        "{{price_source}}"), w=8, h=4)
+    grid.add(stat_panel(
+        "Billing export age",
+        "Time since the latest compute charge in the billing export ends: the export is refreshed "
+        "daily, so days mean its copy has stopped (alert GpucostBillingExportStale). No data: no "
+        "billing export.",
+        "time() - max(gpucost_billing_export_last_charge_timestamp_seconds > 0)", units.seconds), w=4, h=4)
     grid.add(stat_panel(
         "Pricing reload", "1 when the last (re)load of the pricing file and billing export worked; 0 "
         "while a broken new version is refused and the old prices are kept.",

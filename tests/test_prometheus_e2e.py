@@ -343,6 +343,7 @@ def test_prices_row_counts_nodes_by_price_source(stack: Stack, exported: list[Sa
                   {(): float(len(fallbacks))})
     # no billing export in the demo: the panel shows 0, not "No data"
     _assert_close(_queried_by(stack, _overview_query("Billing export files missing")), {(): 0.0})
+    assert stack.query(_overview_query("Billing export age")) == []  # no export: "No data", not an age
     _assert_close(_queried_by(stack, _overview_query("Pricing reload")), {(): 1.0})
 
 
