@@ -114,7 +114,7 @@ async def test_billing_export_prices_and_reloads(api: FakeKubeAPI, kubeconfig: P
     log_path = tmp_path / "exporter.log"
     async with exporter(kubeconfig, pricing, log_path, "--billing-export", str(export)) as (live, _):
         s = await live.until(lambda s: s.value("gpucost_node_info", node="gpu-1", price_source="billing") == 1)
-        assert f"billing export {export} (1 resources; 2 rows read in " in log_path.read_text()  # the first load
+        assert f"billing export {export} (1 resource; 2 rows read in " in log_path.read_text()  # the first load
         # 20 $/h split by the weights 32 x 0.04 = 1.28, 256 x 0.005 = 1.28, 4 x 2.0 = 8 (sum 10.56)
         assert s.node_costs("gpu-1") == approx({"cpu": 20 * 1.28 / 10.56, "memory": 20 * 1.28 / 10.56,
                                                 "gpu": 20 * 8 / 10.56})

@@ -112,8 +112,8 @@ class PricingSource:
         """Where the prices in effect come from, for the log: the pricing file, and the billing
         export with what its last load read and took."""
         b = self.billing
-        note = (f", billing export {b.source} ({len(b.resources)} resources; {b.rows} rows read in "
-                f"{self.billing_seconds:.1f} s)") if b else ""
+        note = (f", billing export {b.source} ({_count(len(b.resources), 'resource')}; {_count(b.rows, 'row')} "
+                f"read in {self.billing_seconds:.1f} s)") if b else ""
         return f"prices from {pricing.source}{note}"
 
     def reload(self, state: Repriceable, why: str) -> bool:
@@ -174,6 +174,10 @@ class PricingSource:
                 "Delivery manifests of the billing export that could not be read (see the log).",
                 [((), self.billing.manifests_unreadable)],
             )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _check_compatible(old: PricingConfig, new: PricingConfig) -> None:
