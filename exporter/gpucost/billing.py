@@ -340,9 +340,10 @@ def _price(source: str, currency: str, cost_column: str, window_days: float, row
         days = [d for k, d in r.days.items() if k >= first]
         if not days:
             continue
-        last_end = max(last_end, max(d.end for d in days))
+        end = max(d.end for d in days)
+        last_end = max(last_end, end)
         cost = sum(d.cost for d in days)
-        span = (max(d.end for d in days) - min(d.start for d in days)) / 3600
+        span = (end - min(d.start for d in days)) / 3600
         metered = [d for d in days if d.metered]
         hours = min(span, sum(d.hourly_qty for d in metered)) if len(metered) == len(days) else span
         if hours <= 0:
