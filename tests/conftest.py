@@ -56,3 +56,38 @@ def pki(tmp_path: Path) -> Iterator[Path]:
         _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
                  "-CAcreateserial", "-out", f"{name}.crt", "-days", "1", *extra, cwd=d)  # fmt: skip
     yield d
+
+
+#: How a billing test's export is expected to be delivered, relative to the window the loader
+#: finds (billing._expected_start): not guessed (two reads), guessed right, guessed days early
+#: (one read, more of the export parsed), guessed days late (the second read after all).
+GUESSES = {"two-reads": None, "guessed": 0, "guessed-early": -3, "guessed-late": 2}
+
+
+@pytest.fixture(params=list(GUESSES))
+def window_guess(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a billing test with each kind of guess of where the window starts: the hand-worked
+    figures must not depend on it. The guess is worked out from the files' latest start day
+    (as the survey finds it), not from the loader's answer."""
+    from datetime import date, timedelta
+
+    from gpucost import billing
+
+    offset = GUESSES[request.param]
+
+    def guess(files: list[Path], window_days: float) -> str:
+        if offset is None:
+            return ""
+        try:
+            latest = max((day for f in files for _, _, day in (billing._survey(f, "EffectiveCost") or []) if day),
+                         default="")
+        except billing.BillingError:  # the loader says what is wrong with the export
+            return "2026-11-01"
+        try:
+            last = date.fromisoformat(latest[:10])
+        except ValueError:
+            return "2026-11-01"
+        return str(last - timedelta(days=int(window_days) - 1 - offset))
+
+    monkeypatch.setattr(billing, "_expected_start", guess)
+    return str(request.param)

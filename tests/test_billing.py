@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import os
 import re
 import shutil
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +20,9 @@ from gpucost.billing import BillingError, load_billing, resource_key
 from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
 from gpucost.reload import PricingSource
 
+#: Every test with each kind of guess of where the window starts (conftest.window_guess).
+pytestmark = pytest.mark.usefixtures("window_guess")
+EXPECTED_START = billing._expected_start  # the loader's own guess, from when the export was delivered
 FOCUS = Path(__file__).parent / "fixtures" / "focus"
 
 
@@ -386,6 +392,74 @@ def test_a_resized_instance_is_what_its_latest_day_says(tmp_path: Path, piece_by
     b = load_billing(path, "USD")
     assert b.resources["i-0aaa1111aaaa1111a"].instance_type == "g5.2xlarge"
     assert b.skus == {("g5.2xlarge", "", "on-demand"): approx(7.0)}
+
+
+def test_a_node_renamed_before_the_window_is_known_by_its_name_in_the_window(tmp_path: Path, piece_bytes: int) -> None:
+    # A ResourceName column: i-0aaa is "old-name" on 11-02 (the export's first row) and
+    # "node-a" on every other day. A resource is known by the names its first row in the window
+    # gives it (11-04: node-a), whether the read began at the window or earlier (a guess of the
+    # window that came early, when the row of 11-02 is read first).
+    header = HEADER.replace("ResourceId,", "ResourceId,ResourceName,")
+    rows = [day_row(d).replace("i-0aaa1111aaaa1111a,", "i-0aaa1111aaaa1111a,old-name," if d == 2
+                               else "i-0aaa1111aaaa1111a,node-a,") for d in [2, 1, *range(3, 11)]]
+    path = tmp_path / "bill.csv"
+    path.write_text(header + "".join(rows))
+    b = load_billing(path, "USD")
+    assert sorted(b.resources) == ["i-0aaa1111aaaa1111a", "node-a"]
+    assert b.resources["node-a"].hourly == approx(7.0)
+
+
+@pytest.fixture
+def second_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The files read a second time (after the survey, or after a read whose guess proved late)."""
+    read: list[Path] = []
+    add_pieces = billing_rows.Rows.add_pieces
+
+    def spy(self: billing_rows.Rows, f: Path, *args: Any) -> None:
+        read.append(f)
+        add_pieces(self, f, *args)
+
+    monkeypatch.setattr(billing_rows.Rows, "add_pieces", spy)
+    return read
+
+
+def test_one_read_when_the_export_was_delivered_on_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         piece_bytes: int, second_reads: list[Path]) -> None:
+    # The export's latest charges start 11-10T00:00. Delivered (modified) 11-11T05:00 UTC, the
+    # loader allows two days for delivery: the window is expected to end no earlier than 11-09
+    # and so to start no earlier than 11-03 (a day early: 11-03 is parsed, then left out), and
+    # is read in one pass. Delivered 11-13T05:00, the guess (11-05) is a day late: the window
+    # is read again from its first day, and the prices are the same.
+    monkeypatch.setattr(billing, "_expected_start", EXPECTED_START)  # the loader's own guess
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)))
+    for delivered, reads in (("2026-11-11T05:00:00+00:00", []), ("2026-11-13T05:00:00+00:00", [path])):
+        t = datetime.fromisoformat(delivered).timestamp()
+        os.utime(path, (t, t))
+        second_reads.clear()
+        b = load_billing(path, "USD")
+        assert (b.window_start, b.resources["i-0aaa1111aaaa1111a"].hourly, b.rows) == ("2026-11-04", approx(7.0), 10)
+        assert second_reads == reads
+
+
+def test_a_reload_reads_once_from_where_the_last_window_began(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               piece_bytes: int, second_reads: list[Path]) -> None:
+    # The export is copied in without its delivery time (modified "now", 2026-12-01 or later):
+    # the guess from it is late, so the first load reads twice (window 11-04..11-10). The
+    # export then grows by 11-11 (11 $): the reload expects the window to start no earlier
+    # than 11-04, reads once, and finds 11-05..11-11: 5 + ... + 11 = 56 $ over 7 Hrs = 8.0 $/h.
+    monkeypatch.setattr(billing, "_expected_start", EXPECTED_START)
+    path = tmp_path / "bill.csv"
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 11)))
+    source = PricingSource(None, str(path))
+    b = source.load().billing
+    assert b is not None and (b.window_start, b.resources["i-0aaa1111aaaa1111a"].hourly) == ("2026-11-04", approx(7.0))
+    assert second_reads == [path]
+    second_reads.clear()
+    path.write_text(HEADER + "".join(day_row(d) for d in range(1, 12)))
+    b = source.load().billing
+    assert b is not None and (b.window_start, b.resources["i-0aaa1111aaaa1111a"].hourly) == ("2026-11-05", approx(8.0))
+    assert second_reads == []
 
 
 def test_another_currency_before_the_window_is_not_refused(tmp_path: Path, piece_bytes: int) -> None:

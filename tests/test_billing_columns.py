@@ -157,13 +157,13 @@ def export_text(rows: list[dict[str, object]], crlf: bool) -> str:
     return out.getvalue().replace('"""2.5"""', '"2.5"').replace('"""Usage"""', '"Usage"')
 
 
-def load(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> BillingPrices | str:
+def load(path: Path, fast: bool, monkeypatch: pytest.MonkeyPatch, expect: str | None = None) -> BillingPrices | str:
     with monkeypatch.context() as m:
         if not fast:
             m.setattr(billing_rows, "columnar", lambda: None)
             m.setattr(billing, "columnar", lambda: None)
         try:
-            return load_billing(path, "USD")
+            return load_billing(path, "USD", expect=expect)
         except BillingError as exc:
             return str(exc)
 
@@ -187,15 +187,21 @@ def same(a: BillingPrices | str, b: BillingPrices | str) -> None:
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(row_strategy, min_size=1, max_size=60), crlf=st.booleans(),
-       piece_bytes=st.sampled_from([64, 300, 1 << 21]), shuffle=st.randoms(use_true_random=False))
+       piece_bytes=st.sampled_from([64, 300, 1 << 21]), shuffle=st.randoms(use_true_random=False),
+       expect=st.sampled_from(["2026-10-28", "2026-11-02", "2026-11-04", "2026-11-06", "2026-11-09"]))
 def test_columns_and_rows_price_alike(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
                                       rows: list[dict[str, object]], crlf: bool, piece_bytes: int,
-                                      shuffle: random.Random) -> None:
+                                      shuffle: random.Random, expect: str) -> None:
+    """Both readers, without a guess of the window and with one (early, right or late: the
+    rows' days are 1 to 12 November, so the window starts 26 October to 6 November)."""
     shuffle.shuffle(rows)
     path = tmp_path_factory.mktemp("export") / "bill.csv"
     path.write_bytes(export_text(rows, crlf).encode())
     monkeypatch.setattr(billing_chunks, "PIECE_BYTES", piece_bytes)
-    same(load(path, True, monkeypatch), load(path, False, monkeypatch))
+    rows_read = load(path, False, monkeypatch, "")
+    same(load(path, True, monkeypatch, ""), rows_read)
+    same(load(path, True, monkeypatch, expect), rows_read)
+    same(load(path, False, monkeypatch, expect), rows_read)
 
 
 def test_a_large_regular_export_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -38,6 +38,8 @@ from gpucost import billing
 from gpucost.billing import load_billing
 from gpucost.reload import PricingSource
 
+#: Every test with each kind of guess of where the window starts (conftest.window_guess).
+pytestmark = pytest.mark.usefixtures("window_guess")
 FOCUS = Path(__file__).parent / "fixtures" / "focus"
 HEADER = ("BilledCost,BillingCurrency,ChargeCategory,ChargePeriodEnd,ChargePeriodStart,ConsumedQuantity,"
           "ConsumedUnit,EffectiveCost,PricingCategory,RegionId,ResourceId,ServiceCategory,x_UsageType\n")

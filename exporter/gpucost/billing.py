@@ -200,12 +200,20 @@ def load_billing(
     *,
     cost_column: str = "EffectiveCost",
     window_days: float = DEFAULT_WINDOW_DAYS,
+    expect: str | None = None,
+    since: str = "",
 ) -> BillingPrices:
     """Read a FOCUS export and price its compute resources. Raises BillingError for an export
     that cannot be used at all (unreadable, missing columns, another currency); rows of the
     window with missing or malformed fields are skipped and counted by reason in `skipped`.
 
-    Two reads (billing_chunks): a survey finds each piece's latest ChargePeriodStart day, and
+    One read where the window can be guessed (`expect`, a UTC day; None: from when the export
+    was delivered, no later than `since`, the day a reload's previous window began; "": no
+    guess): the file is surveyed and the pieces that reach the guessed day parsed in the same
+    pass. A guess that proves early costs only the extra days parsed; one that proves late
+    (the window begins before it) costs the second read below. CSV exports only.
+
+    Otherwise two reads (billing_chunks): a survey finds each piece's latest ChargePeriodStart day, and
     so the window; the second read parses only the pieces that reach into it. Should the
     window turn out to start elsewhere — the survey's latest day has no compute row (only
     storage, say), or some pieces could not be dated and were parsed whole — the second read is
@@ -219,12 +227,13 @@ def load_billing(
     files = selection.files
     ends = {f: period_end(f) for f in files}
     surveys: dict[Path, Survey | None] = {}  # the files read; the others hold no window rows
+    known: dict[Path, Survey | None] = {}  # surveys from a read with an expected window
 
     def survey(wanted: Callable[[str | None], bool]) -> None:
         """Survey the files not surveyed yet whose period's end (None: no period) is wanted."""
         for f in files:
             if f not in surveys and wanted(ends[f]):
-                surveys[f] = _survey(f, cost_column)
+                surveys[f] = known[f] if f in known else _survey(f, cost_column)
 
     def start(day: str) -> str | None:
         return _window_start(day, window_days) if day else None
@@ -232,6 +241,16 @@ def load_billing(
     def latest() -> str:
         return max((day for s in surveys.values() if s is not None for _, _, day in s if day), default="")
 
+    # CSV only: a Parquet file's survey reads its footer's statistics, not its rows, so one
+    # read would save nothing there.
+    if any(map(billing_parquet.is_parquet, files)):
+        expect = ""
+    elif expect is None:
+        expect = min(filter(None, (_expected_start(files, window_days), since)), default="")
+    if expect:
+        rows = _read_once(files, ends, known, Rows(currency, cost_column, expect), window_days)
+        if rows is not None:
+            return _priced(path, currency, cost_column, window_days, rows, selection)
     survey(lambda end: end is None)  # every file outside a billing period's folder
     for period in sorted({e for e in ends.values() if e}, reverse=True):  # the newest periods
         bound = start(latest())
@@ -245,9 +264,69 @@ def load_billing(
         # An older period the window reaches after all (its latest day had no compute row).
         survey(lambda end: first is None or end is None or end > first)
         rows = _read(files, surveys, Rows(currency, cost_column, first))
+    return _priced(path, currency, cost_column, window_days, rows, selection)
+
+
+def _priced(path: str | Path, currency: str, cost_column: str, window_days: float, rows: Rows,
+            selection: billing_deliveries.Selection) -> BillingPrices:
     prices = _price(str(path), currency, cost_column, window_days, rows)
-    return replace(prices, files=len(files), files_passed_over=len(selection.passed_over),
+    return replace(prices, files=len(selection.files), files_passed_over=len(selection.passed_over),
                    manifests_unreadable=selection.manifests_unreadable, files_missing=selection.missing)
+
+
+#: How long after its latest charges an export is expected to be delivered (its files' latest
+#: modification time, as `aws s3 sync` and azcopy keep it): AWS refreshes a Data Export up to
+#: three times a day, Azure's exports run daily. Two days, not one: a guess a day early costs
+#: parsing that day, about a twentieth of a month's load; one a day late costs a second read,
+#: about a third more (docs/performance.md).
+DELIVERY_LAG = 2 * 86400.0
+
+
+def _expected_start(files: list[Path], window_days: float) -> str:
+    """Where the window is expected to start, from when the export was delivered: it ends on
+    the UTC day of its latest charges, at most DELIVERY_LAG before the newest file's
+    modification time ("" when no file can be looked at)."""
+    try:
+        newest = max(f.stat().st_mtime for f in files)
+    except (OSError, ValueError):
+        return ""
+    try:
+        last = datetime.fromtimestamp(newest - DELIVERY_LAG, timezone.utc).strftime("%Y-%m-%d")
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return _window_start(last, window_days) or ""
+
+
+def _read_once(files: list[Path], ends: dict[Path, str | None], surveys: dict[Path, Survey | None],
+               rows: Rows, window_days: float) -> Rows | None:
+    """Every file whose period reaches `rows.floor` (the expected start of the window),
+    surveyed and parsed in one read; None when the window starts before it after all (or a
+    resource's keys would depend on where reading began): then `surveys` holds the files read,
+    for load_billing's second read. A window that starts later than expected is exact as it
+    is: the rows before it are left out when priced, their days kept apart."""
+    counts: dict[Path, int] = {}
+    for f in files:
+        end = ends[f]
+        if end is not None and end <= rows.floor:
+            continue  # the period ends before the expected window
+        before = rows.count
+        try:
+            with open_binary(f) as raw:
+                surveys[f] = rows.read_once(f, raw)
+        except Unchunkable:
+            surveys.pop(f, None)
+            return None  # a file read as one stream: as load_billing reads it without a guess
+        except _STREAM_ERRORS as exc:
+            raise unreadable(f, exc) from None
+        counts[f] = rows.count - before
+    first = _window_start(rows.last_day, window_days) if rows.last_day else None
+    if first is None or first < rows.floor:
+        return None
+    if any(r.keys_depend_on_floor(first) for r in rows.resources.values()):
+        return None
+    # Rows read as load_billing reads them without a guess: the files of periods that reach the window.
+    rows.count = sum(n for f, n in counts.items() if (end := ends[f]) is None or end > first)
+    return rows
 
 
 _PERIOD = re.compile(r"(?:^|/)BILLING_PERIOD=(\d{4})-(\d{2})(?=/|$)", re.IGNORECASE)

@@ -49,6 +49,10 @@ _DATE = rb"(\d{4}-\d\d-\d\d)"
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
+#: A piece not located yet (DaySurvey.last_day, Rows.add_piece): None means "not plain enough".
+UNLOCATED = object()
+
+
 class Unchunkable(Exception):
     """The file cannot be cut into pieces (UTF-16/32, or no record boundary in _MAX_RECORD);
     the caller reads it as one CSV stream instead."""
@@ -185,13 +189,17 @@ class DaySurvey:
         """(the piece's bytes, *last_day(piece)): an entry of the loader's survey."""
         return (len(piece), *self.last_day(piece))
 
-    def last_day(self, piece: bytes) -> tuple[int, str | None]:
+    def last_day(self, piece: bytes, table: object = UNLOCATED) -> tuple[int, str | None]:
         """The piece's records (its newlines) and its latest start day: "" for a piece without
-        records, None when some record's day cannot be vouched for (then it must be parsed)."""
-        if self._columnar is not None and (table := self._columnar.Table.of(piece, self._width)) is not None:
-            day = self._columnar.latest_day(table, self._k)
-            if day is not None:
-                return table.n, day
+        records, None when some record's day cannot be vouched for (then it must be parsed).
+        `table`: the piece's billing_columns.Table (or None) where the caller located it."""
+        if self._columnar is not None:
+            if table is UNLOCATED:
+                table = self._columnar.Table.of(piece, self._width)
+            if table is not None:
+                day = self._columnar.latest_day(table, self._k)
+                if day is not None:
+                    return table.n, day  # type: ignore[attr-defined]
         lines = piece.count(b"\n")
         if b"\r" in piece and _LONE_CR.search(piece):
             return lines, None  # a lone CR ends a record too: lines would not be records

@@ -35,15 +35,19 @@ class Table:
     """A piece as byte offsets: record i is a[starts[i]:ends[i]] (its CR LF excluded), and its
     field j ends at seps[i, j] (the separator after it) for j < width - 1."""
 
-    __slots__ = ("a", "ends", "n", "seps", "starts", "width")
+    __slots__ = ("_padded", "a", "ends", "n", "quoted", "seps", "starts", "width")
 
-    def __init__(self, a: NDArray[np.uint8], starts: _I32, ends: _I32, seps: _I32, width: int) -> None:
+    def __init__(self, a: NDArray[np.uint8], starts: _I32, ends: _I32, seps: _I32, width: int,
+                 quoted: bool = True) -> None:
         self.a = a
         self.starts = starts
         self.ends = ends
         self.seps = seps
         self.width = width
         self.n = len(starts)
+        #: Whether the piece holds a quote at all (if not, no field is quoted).
+        self.quoted = quoted
+        self._padded: NDArray[np.uint8] | None = None
 
     @classmethod
     def of(cls, piece: bytes, width: int) -> Table | None:
@@ -55,7 +59,10 @@ class Table:
         fields = None
         if b'"' in piece and (fields := _quoted_fields(a)) is None:
             return None
-        return cls._located(a, width, fields, b"\r" in piece)
+        table = cls._located(a, width, fields, b"\r" in piece)
+        if table is not None:
+            table.quoted = fields is not None
+        return table
 
     @classmethod
     def _located(cls, a: NDArray[np.uint8], width: int, fields: tuple[_I64, _I64] | None, cr: bool) -> Table | None:
@@ -106,13 +113,17 @@ class Table:
             width = min(width, limit)
         if width == 0:
             return np.zeros(self.n, "S1")
-        span = np.arange(width, dtype=np.int64)  # int64 indices: numpy converts others first
-        at = start[:, None] + span
-        if int(start[-1]) + width > len(self.a):  # only the last records can reach past the end
-            np.minimum(at, len(self.a) - 1, out=at)
-        grid = self.a[at]
+        # Each field's `width` bytes from its start, as rows of a sliding-window view of the
+        # piece (no index per byte); the piece padded with NULs when the last records reach
+        # past its end.
+        a = self.a
+        if int(start[-1]) + width > len(a):
+            if self._padded is None or len(self._padded) < len(a) + width:
+                self._padded = np.concatenate([a, np.zeros(max(width, 64), np.uint8)])
+            a = self._padded
+        grid = np.lib.stride_tricks.sliding_window_view(a, width)[start]
         if shortest < width:
-            grid[span >= length[:, None]] = 0
+            grid[np.arange(width) >= length[:, None]] = 0
         return grid.view(f"S{width}").ravel()
 
     def equals(self, column: int, *values: str) -> _B:
@@ -132,6 +143,8 @@ class Table:
 
     def has_quote(self, column: int) -> bool:
         """Whether any field of the column starts with a quote (is written quoted)."""
+        if not self.quoted:
+            return False
         start, end = self.bounds(column)
         first = self.a[np.minimum(start, len(self.a) - 1)]
         return bool(((first == _QUOTE) & (end > start)).any())
@@ -231,13 +244,13 @@ def distinct(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64]:
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
-def unique_strings(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64]:
-    """np.unique(values, return_inverse=True) by way of a 64-bit hash of each value, which sorts
-    several times faster than the strings; a collision (values of one hash that differ) is
-    found and answered by sorting the strings after all."""
+def unique_strings(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64, _I64]:
+    """np.unique(values, return_index=True, return_inverse=True) by way of a 64-bit hash of each
+    value, which sorts several times faster than the strings; a collision (values of one hash
+    that differ) is found and answered by sorting the strings after all."""
     n, width = len(values), values.dtype.itemsize
     if n == 0:
-        return values, np.zeros(0, np.int64)
+        return values, np.zeros(0, np.int64), np.zeros(0, np.int64)
     words = -(-width // 8)
     grid = np.zeros((n, words * 8), np.uint8)
     grid[:, :width] = values.view(np.uint8).reshape(n, width)
@@ -248,10 +261,10 @@ def unique_strings(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64
     keys, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
     inverse = inverse.ravel()
     if not bool((lanes[first][inverse] == lanes).all()):
-        unique, slow = np.unique(values, return_inverse=True)
-        return unique, slow.ravel()
+        unique, first, slow = np.unique(values, return_index=True, return_inverse=True)
+        return unique, first, slow.ravel()
     # Sorted by hash, not by value: callers use the codes to group, and the values by code.
-    return values[first], inverse
+    return values[first], first, inverse
 
 
 def unquote(raw: bytes) -> str:
@@ -374,11 +387,14 @@ def groups(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[
     text_columns = [col for col in (c.id, c.name, c.details) if col is not None]
     uniques = []
     for col in text_columns:
-        values, inverse = unique_strings(table.raw(col)[rows])
+        values, text_first, inverse = unique_strings(table.raw(col)[rows])
         uniques.append((values, inverse))
         code = code * len(values) + inverse
-    _, text_first, text_code = np.unique(code, return_index=True, return_inverse=True)
-    text_code = text_code.ravel()
+    if len(text_columns) == 1:  # the codes are the one column's, and so are their first rows
+        text_code = inverse
+    else:
+        _, text_first, text_code = np.unique(code, return_index=True, return_inverse=True)
+        text_code = text_code.ravel()
     day_values, day_code = distinct(days[rows])
     group_key = text_code * len(day_values) + day_code
     _, group_first, group = np.unique(group_key, return_index=True, return_inverse=True)

@@ -14,11 +14,12 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from itertools import chain
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from .billing_chunks import columnar, records, replayed, split_header
+from .billing_chunks import UNLOCATED, DaySurvey, columnar, pieces, records, replayed, split_header
 from .configfile import ConfigError
 from .guard import brief
 
@@ -85,11 +86,20 @@ class _Day:
 
 
 class _Resource:
-    __slots__ = ("days", "keys")
+    __slots__ = ("born", "days", "keys", "varied")
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: list[str], born: str) -> None:
         self.keys = keys
         self.days: dict[str, _Day] = {}
+        #: The day of the row it was made from (whose texts gave its keys), and whether a later
+        #: row of it gave other keys: then which keys it has depends on where reading began.
+        self.born = born
+        self.varied = False
+
+    def keys_depend_on_floor(self, first: str) -> bool:
+        """Whether a read from `first` on could have given it other keys (billing.load_billing
+        then reads again from there)."""
+        return self.varied and self.born < first and any(k >= first for k in self.days)
 
     def facts(self, first: str) -> tuple[str, str, str]:
         """(region, capacity type, instance type) as the latest of its days from `first` on
@@ -192,6 +202,18 @@ class Rows:
                     f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
                 )
 
+    def _resource(self, text: tuple[str, str, str], day: str) -> _Resource:
+        """The resource of a text not met before (its first row is dated `day`): found by its
+        first key, or made."""
+        keys = _row_keys(text[0], text[1], _details(text[2]))
+        r = self.resources.get(keys[0])
+        if r is None:
+            r = self.resources[keys[0]] = _Resource(keys, day)
+        elif keys != r.keys:
+            r.varied = True
+        self._by_text[text] = r
+        return r
+
     def add_pieces(self, f: Path, raw: BinaryIO, survey: Survey) -> None:
         """Parse the file's pieces that reach into the window; count the others' rows. The
         pieces are the survey's, cut again at its lengths (billing_chunks.replayed)."""
@@ -211,11 +233,41 @@ class Rows:
             else:
                 line = self.add_piece(f, columns, piece, line)
 
-    def add_piece(self, f: Path, columns: Columns, piece: bytes, line: int) -> int:
-        """Take in a piece of CSV records (whole records, no header), the first on `line` + 1,
-        column by column where billing_columns can read it, else row by row; the last line."""
+    def read_once(self, f: Path, raw: BinaryIO) -> Survey:
+        """Survey the file and parse the pieces that reach into the window in the same read,
+        the window taken to start at `floor` (billing.load_billing's guess, which it checks
+        when every file is read); returns the survey, as billing._survey gives it, for a second
+        read should the guess prove wrong. Raises Unchunkable as `pieces` does."""
+        it = pieces(raw)
+        first = next(it, None)
+        if first is None:
+            return []
+        header, data = split_header(first)
+        columns = Columns(f, header, self.cost_column)
         fast = self._columnar
-        if fast is not None and (table := fast.Table.of(piece, columns.width)) is not None:
+        days = DaySurvey(columns.start, columns.width, fast)
+        survey: Survey = []
+        floor, line = self.floor, 1
+        for piece in chain((data,), it):
+            table = fast.Table.of(piece, columns.width) if fast is not None else None
+            lines, day = days.last_day(piece, table)
+            survey.append((len(piece), lines, day))
+            if day is not None and day < floor:
+                line += lines
+                self.count += lines
+            else:
+                line = self.add_piece(f, columns, piece, line, table)
+        return survey
+
+    def add_piece(self, f: Path, columns: Columns, piece: bytes, line: int, table: object = UNLOCATED) -> int:
+        """Take in a piece of CSV records (whole records, no header), the first on `line` + 1,
+        column by column where billing_columns can read it, else row by row; the last line.
+        `table`: the piece's billing_columns.Table (or None) where the caller located it."""
+        fast = self._columnar
+        if fast is not None and table is UNLOCATED:
+            table = fast.Table.of(piece, columns.width)
+        if fast is not None and table is not None:
+            assert isinstance(table, fast.Table)
             if not piece.isascii():
                 piece.decode("utf-8")  # as the row-by-row reader would: not UTF-8 is an error
             offsets = columns.columnar(fast)
@@ -229,21 +281,11 @@ class Rows:
     def _merge(self, c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
                g: billing_columns.Groups, fast: ModuleType) -> None:
         """Take in a piece's groups (billing_columns.groups) as `add` takes in its rows."""
-        resources, by_text, by_raw = self.resources, self._by_text, self._by_raw
-        owners: list[_Resource] = []
-        for raw in g.texts:
-            r = by_raw.get(raw)
-            if r is None:
-                text = fast.text(offsets, raw)
-                r = by_text.get(text)
-                if r is None:
-                    keys = _row_keys(text[0], text[1], _details(text[2]))
-                    r = resources.get(keys[0])
-                    if r is None:
-                        r = resources[keys[0]] = _Resource(keys)
-                    by_text[text] = r
-                by_raw[raw] = r
-            owners.append(r)
+        by_text, by_raw = self._by_text, self._by_raw
+        texts = g.texts
+        # Each text's resource, found at its first group (groups come in the order of their
+        # first rows, so that is the text's first row: the day a new resource is born on).
+        owners: list[_Resource | None] = [by_raw.get(raw) for raw in texts]
         last_day = self.last_day
         untyped: dict[int, _Day] = {}  # a group's index -> its day, still without an instance type
         for i, (t, day, first, cost, start, end, qty, metered) in enumerate(zip(
@@ -251,7 +293,18 @@ class Rows:
                 g.start.tolist(), g.end.tolist(), g.qty.tolist(), g.metered.tolist(),
                 strict=True)):
             r = owners[t]
-            d = _take_day(r, day, start, end, c, fast.Record(table, first))
+            if r is None:
+                text = fast.text(offsets, texts[t])
+                r = by_text.get(text) or self._resource(text, day)
+                owners[t] = by_raw[texts[t]] = r
+            d = r.days.get(day)
+            if d is None:
+                d = _new_day(r, day, start, end, c, fast.Record(table, first))
+            else:
+                if start < d.start:
+                    d.start = start
+                if end > d.end:
+                    d.end = end
             if day > last_day:
                 last_day = day
             d.cost += cost
@@ -297,8 +350,8 @@ class Rows:
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
         line read."""
-        floor, currency, skipped, resources, by_text, foreign = self.floor, self.currency, self.skipped, \
-            self.resources, self._by_text, self.foreign
+        floor, currency, skipped, by_text, foreign = self.floor, self.currency, self.skipped, self._by_text, \
+            self.foreign
         i_id, i_cat, i_start, i_end, i_cur, i_cost, width = c.id, c.category, c.start, c.end, c.currency, c.cost, \
             c.width
         i_class, i_service, i_qty, i_unit, i_name, i_details = c.charge_class, c.service, c.quantity, c.unit, \
@@ -342,13 +395,7 @@ class Rows:
                 continue
             text = (resource_id, row[i_name] if i_name is not None else "",
                     row[i_details] if i_details is not None else "")
-            r = by_text.get(text)
-            if r is None:
-                keys = _row_keys(resource_id, text[1], _details(text[2]))
-                r = resources.get(keys[0])
-                if r is None:
-                    r = resources[keys[0]] = _Resource(keys)
-                by_text[text] = r
+            r = by_text.get(text) or self._resource(text, day)
             d = _take_day(r, day, start, end, c, row)
             if day > last_day:
                 last_day = day
@@ -378,14 +425,18 @@ def _take_day(r: _Resource, day: str, start: float, end: float, c: Columns, row:
     that day: region and capacity type) when there is none yet."""
     d = r.days.get(day)
     if d is None:
-        d = r.days[day] = _Day(start, end, row[c.region] if c.region is not None else "",
-                               _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
-                               else "on-demand")
-    else:
-        if start < d.start:
-            d.start = start
-        if end > d.end:
-            d.end = end
+        return _new_day(r, day, start, end, c, row)
+    if start < d.start:
+        d.start = start
+    if end > d.end:
+        d.end = end
+    return d
+
+
+def _new_day(r: _Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> _Day:
+    d = r.days[day] = _Day(start, end, row[c.region] if c.region is not None else "",
+                           _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
+                           else "on-demand")
     return d
 
 

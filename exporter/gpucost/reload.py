@@ -65,8 +65,10 @@ class PricingSource:
         billing, seconds = None, 0.0
         if self.billing_path:
             started = self._timer()
+            # The export grows: its window starts no earlier than the last load's did.
             billing = load_billing(self.billing_path, pricing.currency, cost_column=self.cost_column,
-                                   window_days=self.window_days)
+                                   window_days=self.window_days,
+                                   since=self.billing.window_start if self.billing is not None else "")
             seconds = self._timer() - started
             pricing = dataclasses.replace(pricing, billing=billing)
         self._seen, self.billing, self.billing_seconds = seen, billing, seconds
