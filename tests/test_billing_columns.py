@@ -110,8 +110,8 @@ def test_the_providers_exports_are_read_by_columns(fixture: str) -> None:
     table = Table.of(body, columns.width)
     assert table is not None
     assert table_rows(table) == csv_rows(body)
-    groups = billing_columns.groups(table, columns.columnar(billing_columns), "", "USD", billing_rows.epoch)
-    assert groups is not None and len(groups.days) > 0
+    taken = billing_columns.take(table, columns.columnar(billing_columns), "", "USD", billing_rows.epoch)
+    assert taken is not None and len(taken.days) > 0 and len(taken.rows) > 0
 
 
 # --- the whole loader, both ways ------------------------------------------------------------
@@ -223,9 +223,9 @@ def test_a_large_regular_export_alike(tmp_path: Path, monkeypatch: pytest.Monkey
     merged = []
     merge = billing_rows.Rows._merge
 
-    def counted(self: billing_rows.Rows, *args: object) -> None:
+    def counted(self: billing_rows.Rows, *args: object) -> bool:
         merged.append(1)
-        merge(self, *args)  # type: ignore[arg-type]
+        return merge(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(billing_rows.Rows, "_merge", counted)
     fast = load(path, True, monkeypatch)

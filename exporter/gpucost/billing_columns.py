@@ -244,27 +244,22 @@ def distinct(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64]:
 _MIX = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93], np.uint64)
 
 
-def unique_strings(values: NDArray[np.bytes_]) -> tuple[NDArray[np.bytes_], _I64, _I64]:
-    """np.unique(values, return_index=True, return_inverse=True) by way of a 64-bit hash of each
-    value, which sorts several times faster than the strings; a collision (values of one hash
-    that differ) is found and answered by sorting the strings after all."""
+def hash_strings(values: NDArray[np.bytes_], seed: int = 0) -> NDArray[np.uint64]:
+    """A 64-bit digest of each value (not a cryptographic one: callers compare the values a
+    digest stands for before they trust it)."""
     n, width = len(values), values.dtype.itemsize
-    if n == 0:
-        return values, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if n == 0 or width == 0:
+        return np.full(n, seed, np.uint64)
     words = -(-width // 8)
     grid = np.zeros((n, words * 8), np.uint8)
     grid[:, :width] = values.view(np.uint8).reshape(n, width)
     lanes = grid.view(np.uint64)
-    mix = np.resize(_MIX, words) + np.arange(words, dtype=np.uint64)
+    mix = np.resize(_MIX, words) + np.arange(seed * 64, seed * 64 + words, dtype=np.uint64)
     digest = (lanes * mix).sum(axis=1, dtype=np.uint64)
     digest ^= digest >> np.uint64(29)
-    keys, first, inverse = np.unique(digest, return_index=True, return_inverse=True)
-    inverse = inverse.ravel()
-    if not bool((lanes[first][inverse] == lanes).all()):
-        unique, first, slow = np.unique(values, return_index=True, return_inverse=True)
-        return unique, first, slow.ravel()
-    # Sorted by hash, not by value: callers use the codes to group, and the values by code.
-    return values[first], first, inverse
+    digest *= np.uint64(0xBF58476D1CE4E5B9)
+    digest ^= digest >> np.uint64(32)
+    return digest
 
 
 def unquote(raw: bytes) -> str:
@@ -312,32 +307,30 @@ class Columns:
 
 
 @dataclass
-class Groups:
-    """A piece's compute rows in the window summed by (resource text, day): one entry per group,
-    in the order of each group's first row. `texts` are the fields (ResourceId, and ResourceName
-    and x_SkuDetails where the export has them) as written, in the order of their first rows;
-    `text_of` the index into `texts` of each group, and `group_first` the record (0-based in the
-    piece) of each group's first row."""
+class Taken:
+    """A piece's compute rows in the window, as arrays over the rows taken (`rows`: their
+    records, 0-based in the piece, in order): their cost, period, hours metered (`qty`, where
+    `metered`), day (`day_of`, an index into `days`), and their texts: the fields ResourceId,
+    and ResourceName and x_SkuDetails where the export has them, as written (`texts`, one
+    fixed-width array per field), and a 64-bit digest of the lot (`digest`)."""
 
-    texts: list[tuple[bytes, ...]]
-    text_of: _I64
-    group_first: _I64
-    #: The records taken (0-based in the piece, in order) and the index of the group of each.
     rows: _I64
-    row_group: _I64
-    days: list[str]
     cost: NDArray[np.float64]
     start: NDArray[np.float64]
     end: NDArray[np.float64]
     qty: NDArray[np.float64]
     metered: _B
+    days: list[str]
+    day_of: _I64
+    texts: list[NDArray[np.bytes_]]
+    digest: NDArray[np.uint64]
 
 
-def groups(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[[str], float]) -> Groups | None:
-    """The window's compute rows of the piece, summed; None to have the caller read it row by
-    row (see the module's doc). Rows are taken as billing._Rows.add takes them: ChargeCategory
-    Usage, not a Correction, ServiceCategory Compute or empty, with a ResourceId, on a day not
-    before `floor`."""
+def take(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[[str], float]) -> Taken | None:
+    """The window's compute rows of the piece; None to have the caller read it row by row (see
+    the module's doc). Rows are taken as billing._Rows.add takes them: ChargeCategory Usage,
+    not a Correction, ServiceCategory Compute or empty, with a ResourceId, on a day not before
+    `floor`."""
     days = days_of(table, c.start)
     if days is None:
         return None
@@ -375,60 +368,19 @@ def groups(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[
         units, inverse = distinct(table.raw(c.unit)[rows])
         hourly = np.array([c.hour_unit(unquote(u)) for u in units.tolist()], np.bool_)[inverse]
         if bool(hourly.any()):
-            on = rows[hourly]
-            q = _numbers(table, c.quantity, on)
+            q = _numbers(table, c.quantity, rows[hourly])
             if q is None:
                 return None
             ok = q >= 0
             qty[hourly] = np.where(ok, q, 0.0)
             metered[hourly] = ok
-    # Group by (resource text, day): codes of each column's distinct values, combined.
-    code = np.zeros(len(rows), np.int64)
-    text_columns = [col for col in (c.id, c.name, c.details) if col is not None]
-    uniques = []
-    for col in text_columns:
-        values, text_first, inverse = unique_strings(table.raw(col)[rows])
-        uniques.append((values, inverse))
-        code = code * len(values) + inverse
-    if len(text_columns) == 1:  # the codes are the one column's, and so are their first rows
-        text_code = inverse
-    else:
-        _, text_first, text_code = np.unique(code, return_index=True, return_inverse=True)
-        text_code = text_code.ravel()
-    day_values, day_code = distinct(days[rows])
-    group_key = text_code * len(day_values) + day_code
-    _, group_first, group = np.unique(group_key, return_index=True, return_inverse=True)
-    group = group.ravel()
-    # Keep the order of first rows, as the row-by-row reader meets them.
-    order = np.argsort(group_first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    group = rank[group]
-    n = len(order)
-    g_cost = np.asarray(np.bincount(group, cost, n), np.float64)  # sums in row order, from 0.0
-    g_qty = np.asarray(np.bincount(group, qty, n), np.float64)
-    g_metered = np.bincount(group, metered, n) > 0
-    g_start = np.full(n, np.inf)
-    np.minimum.at(g_start, group, start)
-    g_end = np.full(n, -np.inf)
-    np.maximum.at(g_end, group, end)
-    # Texts in the order of their first rows; each group's text and day.
-    text_order = np.argsort(text_first, kind="stable")
-    text_rank = np.empty_like(text_order)
-    text_rank[text_order] = np.arange(len(text_order))
-    firsts = text_first[text_order]  # among the rows taken
-    texts = list(zip(*(values[inverse[firsts]].tolist() for values, inverse in uniques), strict=True))
-    first_of_group = group_first[order]  # among the rows taken, ascending
-    day_names = [d.decode("ascii") for d in day_values.tolist()]
-    return Groups(
-        texts=texts,
-        text_of=text_rank[text_code[first_of_group]],
-        group_first=rows[first_of_group],
-        rows=rows,
-        row_group=group,
-        days=[day_names[i] for i in day_code[first_of_group].tolist()],
-        cost=g_cost, start=g_start, end=g_end, qty=g_qty, metered=g_metered,
-    )
+    texts = [table.raw(col)[rows] for col in (c.id, c.name, c.details) if col is not None]
+    digest = np.zeros(len(rows), np.uint64)
+    for i, values in enumerate(texts):
+        digest = digest * np.uint64(0x100000001B3) ^ hash_strings(values, i)
+    day_values, day_of = distinct(days[rows])
+    return Taken(rows, cost, start, end, qty, metered, [d.decode("ascii") for d in day_values.tolist()], day_of,
+                 texts, digest)
 
 
 def _field(table: Table, column: int, row: int) -> tuple[int, int]:
@@ -466,7 +418,7 @@ def text(c: Columns, raw: tuple[bytes, ...]) -> tuple[str, str, str]:
     return resource_id, name, details
 
 
-def _empty() -> Groups:
+def _empty() -> Taken:
     e = np.zeros(0)
     none = np.zeros(0, np.int64)
-    return Groups([], none, none, none, none, [], e, e, e, e, np.zeros(0, np.bool_))
+    return Taken(none, e, e, e, e, np.zeros(0, np.bool_), [], none, [], np.zeros(0, np.uint64))

@@ -24,7 +24,11 @@ from .configfile import ConfigError
 from .guard import brief
 
 if TYPE_CHECKING:
+    from numpy import int64
+    from numpy.typing import NDArray
+
     from . import billing_columns
+    from .billing_days import Day, Resource
 
 
 #: Per piece of a file: (bytes, records, latest ChargePeriodStart day or None when not known).
@@ -64,50 +68,6 @@ def _row_keys(resource_id: str, resource_name: str, sku_details: dict[str, objec
     if resource_name and resource_name.lower() not in keys:
         keys.append(resource_name.lower())
     return keys
-
-
-class _Day:
-    """One resource's compute rows on one UTC day, and what its first rows that day say of it
-    (region, capacity type; the first row naming an instance type names it): the loader takes
-    these from the window's latest day, so rows before the window never decide them, and a
-    resized instance is priced as what it is now."""
-
-    __slots__ = ("capacity_type", "cost", "end", "hourly_qty", "instance_type", "metered", "region", "start")
-
-    def __init__(self, start: float, end: float, region: str, capacity_type: str) -> None:
-        self.cost = 0.0
-        self.hourly_qty = 0.0
-        self.metered = False
-        self.start = start
-        self.end = end
-        self.region = region
-        self.capacity_type = capacity_type
-        self.instance_type = ""
-
-
-class _Resource:
-    __slots__ = ("born", "days", "keys", "varied")
-
-    def __init__(self, keys: list[str], born: str) -> None:
-        self.keys = keys
-        self.days: dict[str, _Day] = {}
-        #: The day of the row it was made from (whose texts gave its keys), and whether a later
-        #: row of it gave other keys: then which keys it has depends on where reading began.
-        self.born = born
-        self.varied = False
-
-    def keys_depend_on_floor(self, first: str) -> bool:
-        """Whether a read from `first` on could have given it other keys (billing.load_billing
-        then reads again from there)."""
-        return self.varied and self.born < first and any(k >= first for k in self.days)
-
-    def facts(self, first: str) -> tuple[str, str, str]:
-        """(region, capacity type, instance type) as the latest of its days from `first` on
-        says them; the type from the latest day that names one."""
-        days = [self.days[k] for k in sorted(self.days) if k >= first]
-        latest = days[-1]
-        itype = next((d.instance_type for d in reversed(days) if d.instance_type), "")
-        return latest.region, latest.capacity_type, itype
 
 
 _times: dict[str, float] = {}
@@ -179,12 +139,21 @@ class Rows:
         self.currency = currency
         self.cost_column = cost_column
         self.floor = floor or ""
-        self.resources: dict[str, _Resource] = {}
+        self.resources: dict[str, Resource] = {}
         #: (ResourceId, ResourceName, x_SkuDetails) as written -> its resource: the keys are
         #: worked out once per resource, not once per row.
-        self._by_text: dict[tuple[str, str, str], _Resource] = {}
-        #: The same fields as the piece holds them (quotes and all), for pieces read by columns.
-        self._by_raw: dict[tuple[bytes, ...], _Resource] = {}
+        self._by_text: dict[tuple[str, str, str], Resource] = {}
+        # numpy, like billing_columns, only once an export is read.
+        from . import billing_days
+
+        self._day_type = billing_days.Day
+        self._resource_type = billing_days.Resource
+        #: The days' sums, and each day by its slot there.
+        self.sums = billing_days.Sums()
+        self._days: list[Day] = []
+        #: The same fields as pieces read by columns hold them (quotes and all), by digest; by
+        #: how many of the three fields the file has, as digests of two layouts never mix.
+        self._texts = {n: billing_days.Texts() for n in (1, 2, 3)}
         self.skipped: dict[tuple[str, str], int] = {}  # (reason, day) -> rows
         #: Compute rows billed in another currency: the first of each day, (file:line, currency).
         #: Refused only when they are in the window (`refuse_foreign`), which is known at the end.
@@ -202,13 +171,22 @@ class Rows:
                     f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
                 )
 
-    def _resource(self, text: tuple[str, str, str], day: str) -> _Resource:
+    def _new_day(self, r: Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> Day:
+        """The resource's record of `day`, made from `row`, its first row that day (region and
+        capacity type), with the period [start, end)."""
+        d = r.days[day] = self._day_type(self.sums, start, end, row[c.region] if c.region is not None else "",
+                              _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
+                              else "on-demand")
+        self._days.append(d)  # at its slot
+        return d
+
+    def _resource(self, text: tuple[str, str, str], day: str) -> Resource:
         """The resource of a text not met before (its first row is dated `day`): found by its
         first key, or made."""
         keys = _row_keys(text[0], text[1], _details(text[2]))
         r = self.resources.get(keys[0])
         if r is None:
-            r = self.resources[keys[0]] = _Resource(keys, day)
+            r = self.resources[keys[0]] = self._resource_type(keys, day)
         elif keys != r.keys:
             r.varied = True
         self._by_text[text] = r
@@ -271,81 +249,113 @@ class Rows:
             if not piece.isascii():
                 piece.decode("utf-8")  # as the row-by-row reader would: not UTF-8 is an error
             offsets = columns.columnar(fast)
-            groups = fast.groups(table, offsets, self.floor, self.currency, epoch)
-            if groups is not None:
-                self._merge(columns, offsets, table, groups, fast)
+            taken = fast.take(table, offsets, self.floor, self.currency, epoch)
+            if taken is not None and self._merge(columns, offsets, table, taken, fast):
                 self.count += table.n
                 return line + table.n
         return self.add(f, columns, records(piece), line)
 
     def _merge(self, c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
-               g: billing_columns.Groups, fast: ModuleType) -> None:
-        """Take in a piece's groups (billing_columns.groups) as `add` takes in its rows."""
-        by_text, by_raw = self._by_text, self._by_raw
-        texts = g.texts
-        # Each text's resource, found at its first group (groups come in the order of their
-        # first rows, so that is the text's first row: the day a new resource is born on).
-        owners: list[_Resource | None] = [by_raw.get(raw) for raw in texts]
-        last_day = self.last_day
-        untyped: dict[int, _Day] = {}  # a group's index -> its day, still without an instance type
-        for i, (t, day, first, cost, start, end, qty, metered) in enumerate(zip(
-                g.text_of.tolist(), g.days, g.group_first.tolist(), g.cost.tolist(),
-                g.start.tolist(), g.end.tolist(), g.qty.tolist(), g.metered.tolist(),
-                strict=True)):
-            r = owners[t]
-            if r is None:
-                text = fast.text(offsets, texts[t])
-                r = by_text.get(text) or self._resource(text, day)
-                owners[t] = by_raw[texts[t]] = r
-            d = r.days.get(day)
-            if d is None:
-                d = _new_day(r, day, start, end, c, fast.Record(table, first))
-            else:
-                if start < d.start:
-                    d.start = start
-                if end > d.end:
-                    d.end = end
-            if day > last_day:
-                last_day = day
-            d.cost += cost
-            if metered:
-                d.hourly_qty += qty
-                d.metered = True
-            if not d.instance_type and c.names_types:
-                untyped[i] = d
-        self.last_day = last_day
-        if untyped:
-            self._type(c, offsets, table, g, fast, untyped)
+               t: billing_columns.Taken, fast: ModuleType) -> bool:
+        """Take in a piece's rows read by columns (billing_columns.take) as `add` takes them in,
+        in order: each row's text found by its digest, its day's slot by text and day, and the
+        sums added with ufuncs (ufunc.at adds in row order, as `add` does). Python works only
+        for a text or a (text, day) not met before, and for days still without an instance
+        type. False, with nothing taken in, when a digest stands for two texts: the caller then
+        reads the piece row by row."""
+        import numpy as np
 
-    @staticmethod
-    def _type(c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
-              g: billing_columns.Groups, fast: ModuleType, untyped: dict[int, _Day]) -> None:
+        n = len(t.rows)
+        if not n:
+            return True
+        texts = self._texts[len(t.texts)]
+        which = texts.find(t.digest, t.texts)
+        if which is None:
+            return False
+        fresh = np.flatnonzero(which < 0)
+        if len(fresh) and not self._new_texts(c, offsets, t, which, fresh, fast):
+            return False
+        slot = np.empty(n, np.int64)
+        for k, day in enumerate(t.days):
+            on = t.day_of == k
+            slot[on] = texts.day_slots(day)[which[on]]
+        missing = np.flatnonzero(slot < 0)
+        if len(missing):
+            # A (text, day) not met before: its day found, or made from its first row.
+            key = which[missing] * len(t.days) + t.day_of[missing]
+            _, first = np.unique(key, return_index=True)
+            for i in np.sort(missing[first]).tolist():
+                x, day = int(which[i]), t.days[int(t.day_of[i])]
+                r = texts.resources[x]
+                d = r.days.get(day)
+                if d is None:
+                    d = self._new_day(r, day, float(t.start[i]), float(t.end[i]), c,
+                                      fast.Record(table, int(t.rows[i])))
+                texts.day_slots(day)[x] = d.slot
+            for k, day in enumerate(t.days):
+                on = t.day_of[missing] == k
+                slot[missing[on]] = texts.day_slots(day)[which[missing[on]]]
+        s = self.sums
+        np.add.at(s.cost, slot, t.cost)
+        np.minimum.at(s.start, slot, t.start)
+        np.maximum.at(s.end, slot, t.end)
+        if bool(t.metered.any()):
+            np.add.at(s.qty, slot[t.metered], t.qty[t.metered])
+            s.metered[slot[t.metered]] = True
+        last = max(t.days)
+        if last > self.last_day:
+            self.last_day = last
+        if c.names_types:
+            untyped = np.flatnonzero(~s.typed[slot])
+            if len(untyped):
+                self._type(c, offsets, table, t, slot, untyped, fast)
+        return True
+
+    def _new_texts(self, c: Columns, offsets: billing_columns.Columns, t: billing_columns.Taken,
+                   which: NDArray[int64], fresh: NDArray[int64], fast: ModuleType) -> bool:
+        """Index the texts of rows `fresh` (not met before), each with its resource (found, or
+        made from its first row), in the order of their first rows; False when two of them share
+        a digest."""
+        import numpy as np
+
+        digests, first, inverse = np.unique(t.digest[fresh], return_index=True, return_inverse=True)
+        firsts = fresh[first]
+        inverse = inverse.ravel()
+        for f in t.texts:
+            if not bool((f[fresh] == f[firsts[inverse]]).all()):
+                return False
+        order = np.argsort(firsts, kind="stable")
+        resources = []
+        by_text = self._by_text
+        for i in firsts[order].tolist():
+            text = fast.text(offsets, tuple(f[i] for f in t.texts))
+            resources.append(by_text.get(text) or self._resource(text, t.days[int(t.day_of[i])]))
+        index = np.empty(len(order), np.int64)
+        index[order] = self._texts[len(t.texts)].add(digests[order], [f[firsts[order]] for f in t.texts], resources)
+        which[fresh] = index[inverse]
+        return True
+
+    def _type(self, c: Columns, offsets: billing_columns.Columns, table: billing_columns.Table,
+              t: billing_columns.Taken, slot: NDArray[int64], untyped: NDArray[int64],
+              fast: ModuleType) -> None:
         """Instance types as `add` finds them: a day takes the type its first row naming one
         names, rows taken in order (whichever of the resource's texts they are written with).
-        `untyped` is in group order, so a group's first row is the day's first in the piece
-        unless an earlier group of the day came first: that row decides most days alone."""
-        first, text_of = g.group_first, g.text_of
-        scan: dict[int, _Day] = {}  # groups of days whose first row named no type
-        scanned: set[int] = set()  # those days, by id
-        for i, d in untyped.items():
-            if d.instance_type:
-                continue
-            if id(d) not in scanned:
-                details = _details(fast.text(offsets, g.texts[int(text_of[i])])[2])
-                d.instance_type = _instance_type(fast.Record(table, int(first[i])), c.usage, c.meter, details)
+        `untyped`: the rows (in order) of days without a type; each day's first row here
+        decides most days alone, and only the days it leaves untyped are scanned further."""
+        import numpy as np
+
+        days, typed = self._days, self.sums.typed
+        _, first = np.unique(slot[untyped], return_index=True)
+        tried = np.zeros(len(untyped), np.bool_)
+        tried[first] = True
+        for rows in (untyped[tried], untyped[~tried & ~typed[slot[untyped]]]):
+            for i in rows.tolist():
+                d = days[int(slot[i])]
                 if d.instance_type:
                     continue
-                scanned.add(id(d))
-            scan[i] = d
-        if not scan:
-            return
-        rows, row_group = g.rows.tolist(), g.row_group.tolist()
-        for row, i in zip(rows, row_group, strict=True):
-            day = scan.get(i)
-            if day is None or day.instance_type:
-                continue
-            details = fast.text(offsets, g.texts[int(text_of[i])])[2]
-            day.instance_type = _instance_type(fast.Record(table, row), c.usage, c.meter, _details(details))
+                details = fast.text(offsets, tuple(f[i] for f in t.texts))[2]
+                d.instance_type = _instance_type(fast.Record(table, int(t.rows[i])), c.usage, c.meter,
+                                                 _details(details))
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
@@ -396,20 +406,19 @@ class Rows:
             text = (resource_id, row[i_name] if i_name is not None else "",
                     row[i_details] if i_details is not None else "")
             r = by_text.get(text) or self._resource(text, day)
-            d = _take_day(r, day, start, end, c, row)
+            d = r.days.get(day) or self._new_day(r, day, start, end, c, row)
             if day > last_day:
                 last_day = day
             if not d.instance_type and c.names_types:
                 d.instance_type = _instance_type(row, c.usage, c.meter, _details(text[2]))
-            d.cost += cost
+            d.add(cost, start, end)
             if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
                 try:
                     qty = float(row[i_qty])
                 except ValueError:
                     qty = math.nan
                 if math.isfinite(qty) and qty >= 0:
-                    d.hourly_qty += qty
-                    d.metered = True
+                    d.meter(qty)
                 # else: the cost still counts; the span measures the hours
         self.count += n
         self.last_day = last_day
@@ -418,26 +427,6 @@ class Rows:
 
 class _Fields(Protocol):
     def __getitem__(self, column: int, /) -> str: ...
-
-
-def _take_day(r: _Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> _Day:
-    """The resource's record of `day`, widened to [start, end); made from `row` (its first row
-    that day: region and capacity type) when there is none yet."""
-    d = r.days.get(day)
-    if d is None:
-        return _new_day(r, day, start, end, c, row)
-    if start < d.start:
-        d.start = start
-    if end > d.end:
-        d.end = end
-    return d
-
-
-def _new_day(r: _Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> _Day:
-    d = r.days[day] = _Day(start, end, row[c.region] if c.region is not None else "",
-                           _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
-                           else "on-demand")
-    return d
 
 
 def _instance_type(row: _Fields, i_usage: int | None, i_meter: int | None, details: dict[str, object]) -> str:
