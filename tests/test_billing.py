@@ -504,6 +504,9 @@ def test_a_billing_period_that_ends_before_the_window_is_not_read(tmp_path: Path
     assert (b.window_start, b.window_end) == ("2026-11-14", "2026-11-20")
     assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(39.84896)  # as from the file alone
     assert b.resources["gke-ml-a2-pool-1"].hourly == approx(3.67339)
+    # A guess of the window far too early opens October, which cannot be read: the export is
+    # then read as without a guess, and October's file is not opened again.
+    assert load_billing(export, "USD", expect="2026-10-25") == b
     assert billing.period_end(export / "data" / "BILLING_PERIOD=2026-12" / "x.csv") == "2027-01-01"
     assert billing.period_end(export / "BILLING_PERIOD=2026-13" / "x.csv") is None
     assert billing.period_end(export / "outside-any-period.csv") is None

@@ -67,6 +67,8 @@ from .guard import encoding_of
 
 log = logging.getLogger("gpucost.billing")
 _STREAM_ERRORS: tuple[type[BaseException], ...] = (*READ_ERRORS, csv.Error)
+#: What sends a read with a guess of the window back to the two reads (see _read_once).
+_NOT_AT_ONCE: tuple[type[BaseException], ...] = (Unchunkable, BillingError, *_STREAM_ERRORS)
 
 DEFAULT_WINDOW_DAYS = 7
 #: What a directory of exports is read for. A file given by name is read as Parquet when its
@@ -275,8 +277,9 @@ def _priced(path: str | Path, currency: str, cost_column: str, window_days: floa
 
 
 #: How long after its latest charges an export is expected to be delivered (its files' latest
-#: modification time, as `aws s3 sync` and azcopy keep it): AWS refreshes a Data Export up to
-#: three times a day, Azure's exports run daily. Two days, not one: a guess a day early costs
+#: modification time: `aws s3 sync` sets a downloaded file's to the object's LastModified, in
+#: awscli/customizations/s3/subscribers.py): AWS refreshes a Data Export up to three times a
+#: day, Azure's exports run daily. Two days, not one: a guess a day early costs
 #: parsing that day, about a twentieth of a month's load; one a day late costs a second read,
 #: about a third more (docs/performance.md).
 DELIVERY_LAG = 2 * 86400.0
@@ -313,11 +316,11 @@ def _read_once(files: list[Path], ends: dict[Path, str | None], surveys: dict[Pa
         try:
             with open_binary(f) as raw:
                 surveys[f] = rows.read_once(f, raw)
-        except Unchunkable:
+        except _NOT_AT_ONCE:
+            # A file read as one stream, or one that cannot be read: as load_billing reads them
+            # without a guess (which may never open it: its period may end before the window).
             surveys.pop(f, None)
-            return None  # a file read as one stream: as load_billing reads it without a guess
-        except _STREAM_ERRORS as exc:
-            raise unreadable(f, exc) from None
+            return None
         counts[f] = rows.count - before
     first = _window_start(rows.last_day, window_days) if rows.last_day else None
     if first is None or first < rows.floor:
