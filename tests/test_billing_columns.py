@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from gpucost import billing, billing_chunks, billing_columns, billing_rows
 from gpucost.billing import BillingError, BillingPrices, load_billing
-from gpucost.billing_columns import Table, field_text, latest_day
+from gpucost.billing_columns import Table, fields, latest_day
 
 FOCUS = Path(__file__).parent / "fixtures" / "focus"
 
@@ -27,7 +27,9 @@ def csv_rows(piece: bytes) -> list[list[str]]:
 
 
 def table_rows(table: Table) -> list[list[str]]:
-    return [[field_text(table, j, i) for j in range(table.width)] for i in range(table.n)]
+    """Every field of every record, as billing_columns.fields reads them."""
+    read = fields(table, np.arange(table.n), list(range(table.width)))
+    return [[row[j] for j in range(table.width)] for row in read]
 
 
 # Each piece as billing_chunks.pieces hands them over (ending with a newline outside quotes).

@@ -103,21 +103,26 @@ class Table:
         end = self.ends if column == self.width - 1 else self.seps[:, column]
         return start, end
 
-    def raw(self, column: int, limit: int | None = None) -> NDArray[np.bytes_]:
+    def raw(self, column: int, limit: int | None = None, rows: _I64 | None = None) -> NDArray[np.bytes_]:
         """The column's fields as written (quotes included), at most `limit` bytes of each, as a
-        fixed-width bytes array (numpy pads short values with NULs, which a piece never holds)."""
+        fixed-width bytes array (numpy pads short values with NULs, which a piece never holds);
+        of the records `rows` only, where given."""
         start, end = self.bounds(column)
+        if rows is not None:
+            start, end = start[rows], end[rows]
         length = end - start
+        if not len(length):
+            return np.zeros(0, "S1")
         shortest, width = int(length.min()), int(length.max())
         if limit is not None:
             width = min(width, limit)
         if width == 0:
-            return np.zeros(self.n, "S1")
+            return np.zeros(len(length), "S1")
         # Each field's `width` bytes from its start, as rows of a sliding-window view of the
         # piece (no index per byte); the piece padded with NULs when the last records reach
         # past its end.
         a = self.a
-        if int(start[-1]) + width > len(a):
+        if int(start.max()) + width > len(a):
             if self._padded is None or len(self._padded) < len(a) + width:
                 self._padded = np.concatenate([a, np.zeros(max(width, 64), np.uint8)])
             a = self._padded
@@ -127,18 +132,21 @@ class Table:
         return grid.view(f"S{width}").ravel()
 
     def equals(self, column: int, *values: str) -> _B:
-        """Which records' field in `column` reads as one of `values` (quoted or not): its length
-        and bytes compared in place, without gathering the fields."""
+        """Which records' field in `column` reads as one of `values` (quoted or not): its length,
+        and its first bytes gathered once, as many as the longest value has."""
         start, end = self.bounds(column)
         length = end - start
-        out = np.zeros(self.n, np.bool_)
         quoted = self.has_quote(column)
-        for v in values:
-            for b in (v.encode(), b'"' + v.encode().replace(b'"', b'""') + b'"') if quoted else (v.encode(),):
-                same = length == len(b)
-                for i, byte in enumerate(b):
-                    same &= self.a[np.minimum(start + i, len(self.a) - 1)] == byte
-                out |= same
+        spelled = [b for v in values for b in ((v.encode(), b'"' + v.encode().replace(b'"', b'""') + b'"')
+                                                if quoted else (v.encode(),))]
+        out = np.zeros(self.n, np.bool_)
+        longest = max(map(len, spelled))
+        head = self.raw(column, longest) if longest else None
+        for b in spelled:
+            same = length == len(b)
+            if b and head is not None:
+                same &= head == b  # fixed-width, NUL-padded: equal where the first len(b) bytes are b
+            out |= same
         return out
 
     def has_quote(self, column: int) -> bool:
@@ -383,29 +391,16 @@ def take(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[[s
                  texts, digest)
 
 
-def _field(table: Table, column: int, row: int) -> tuple[int, int]:
-    start = int(table.starts[row]) if column == 0 else int(table.seps[row, column - 1]) + 1
-    end = int(table.ends[row]) if column == table.width - 1 else int(table.seps[row, column])
-    return start, end
-
-
-def field_text(table: Table, column: int, row: int) -> str:
-    """One field as the csv module reads it."""
-    s, e = _field(table, column, row)
-    return unquote(bytes(table.a[s:e]))
-
-
-class Record:
-    """One record's fields by column, as the csv module reads them (row[i] of `Rows.add`)."""
-
-    __slots__ = ("row", "table")
-
-    def __init__(self, table: Table, row: int) -> None:
-        self.table = table
-        self.row = row
-
-    def __getitem__(self, column: int, /) -> str:
-        return field_text(self.table, column, self.row)
+def fields(table: Table, rows: _I64, columns: list[int | None]) -> list[dict[int, str]]:
+    """The fields in `columns` (None: none) of the records `rows`, as the csv module reads them:
+    a dict by column per record (`row[i]` of `Rows.add`)."""
+    wanted = [col for col in dict.fromkeys(columns) if col is not None]
+    values = []
+    for col in wanted:
+        raw = table.raw(col, rows=rows).tolist()
+        values.append([unquote(v) for v in raw] if table.has_quote(col) else [v.decode("utf-8") for v in raw])
+    return [dict(zip(wanted, row, strict=True)) for row in zip(*values, strict=True)] if wanted \
+        else [{} for _ in range(len(rows))]
 
 
 def text(c: Columns, raw: tuple[bytes, ...]) -> tuple[str, str, str]:

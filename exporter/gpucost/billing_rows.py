@@ -284,13 +284,14 @@ class Rows:
             # A (text, day) not met before: its day found, or made from its first row.
             key = which[missing] * len(t.days) + t.day_of[missing]
             _, first = np.unique(key, return_index=True)
-            for i in np.sort(missing[first]).tolist():
+            firsts = np.sort(missing[first])
+            facts = fast.fields(table, t.rows[firsts], [c.region, c.pricing])
+            for i, row in zip(firsts.tolist(), facts, strict=True):
                 x, day = int(which[i]), t.days[int(t.day_of[i])]
                 r = texts.resources[x]
                 d = r.days.get(day)
                 if d is None:
-                    d = self._new_day(r, day, float(t.start[i]), float(t.end[i]), c,
-                                      fast.Record(table, int(t.rows[i])))
+                    d = self._new_day(r, day, float(t.start[i]), float(t.end[i]), c, row)
                 texts.day_slots(day)[x] = d.slot
             for k, day in enumerate(t.days):
                 on = t.day_of[missing] == k
@@ -349,13 +350,13 @@ class Rows:
         tried = np.zeros(len(untyped), np.bool_)
         tried[first] = True
         for rows in (untyped[tried], untyped[~tried & ~typed[slot[untyped]]]):
-            for i in rows.tolist():
+            named = fast.fields(table, t.rows[rows], [c.usage, c.meter])
+            for i, row in zip(rows.tolist(), named, strict=True):
                 d = days[int(slot[i])]
                 if d.instance_type:
                     continue
-                details = fast.text(offsets, tuple(f[i] for f in t.texts))[2]
-                d.instance_type = _instance_type(fast.Record(table, int(t.rows[i])), c.usage, c.meter,
-                                                 _details(details))
+                details = fast.text(offsets, tuple(f[i] for f in t.texts))[2] if c.details is not None else ""
+                d.instance_type = _instance_type(row, c.usage, c.meter, _details(details))
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
