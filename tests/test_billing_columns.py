@@ -206,6 +206,39 @@ def test_columns_and_rows_price_alike(tmp_path_factory: pytest.TempPathFactory, 
     same(load(path, False, monkeypatch, expect), rows_read)
 
 
+@pytest.mark.parametrize("texts_per_piece", [1, 3])
+def test_texts_whose_digests_collide_are_read_row_by_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          texts_per_piece: int) -> None:
+    """Every text given one digest: a piece whose new texts share it, or whose text's digest
+    stands for a text met before, is read row by row; the prices are those of the row reader.
+    Three resources, days 1..10 in pieces of one row (one text a piece) or of three rows."""
+    rows = [{"cost": f"{day + node}.5", "currency": "USD", "category": "Usage", "class": "", "service": "Compute",
+             "day": day, "hour": 0, "hours": 1, "qty": "1", "unit": "Hrs", "pricing": "Standard",
+             "region": "us-east-1", "resource": f"i-0{'abc'[node]}{'abc'[node]}{'abc'[node]}", "name": "",
+             "usage": "BoxUsage:p5.48xlarge", "desc": "p5 hour"} for day in range(1, 11) for node in range(3)]
+    path = tmp_path / "bill.csv"
+    path.write_text(export_text(rows, crlf=False))
+    line = len(export_text(rows[:1], crlf=False).split("\n")[1]) + 1
+    monkeypatch.setattr(billing_chunks, "PIECE_BYTES", line * texts_per_piece)
+    expected = load(path, False, monkeypatch, "")
+    merged: list[bool] = []
+    merge = billing_rows.Rows._merge
+
+    def counted(self: billing_rows.Rows, *args: object) -> bool:
+        merged.append(merge(self, *args))  # type: ignore[arg-type]
+        return merged[-1]
+
+    monkeypatch.setattr(billing_rows.Rows, "_merge", counted)
+    monkeypatch.setattr(billing_columns, "hash_strings",
+                        lambda values, seed=0: np.zeros(len(values), np.uint64))
+    same(load(path, True, monkeypatch, ""), expected)
+    assert False in merged  # some pieces were refused for a shared digest ...
+    if texts_per_piece == 1:
+        assert True in merged  # ... after the first text was indexed under it
+    # 7 days (4..10) of i-0aaa: (4 + ... + 10) + 7 x 0.5 = 52.5 $ over 7 Hrs
+    assert not isinstance(expected, str) and expected.resources["i-0aaa"].hourly == pytest.approx(7.5)
+
+
 def test_a_large_regular_export_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A 20-day hourly export of 40 nodes in 4 KiB pieces (most read by columns, summed
     across many pieces a day), like bench.billing's in shape."""

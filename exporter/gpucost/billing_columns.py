@@ -4,15 +4,16 @@ A month of hourly rows for 5,000 nodes is 3.75 million rows; taking each apart i
 microseconds a row, more than a cold sync of the cluster. Here a piece (billing_chunks.pieces)
 is located once as arrays of byte offsets — where each record ends and where each of its
 separators is — and the loader reads just the columns it needs from those offsets, compares
-and converts them as arrays, and sums the window's compute rows by (resource, UTC day) with
-ufuncs. Python works once per distinct value (a resource, a day, a unit spelling), not once a row.
+and converts them as arrays (`take`), for billing_rows to add to their (resource, UTC day)
+sums with ufuncs. Python works once per distinct value (a resource, a day, a unit spelling),
+not once a row.
 
 `Table.of` takes a piece only when reading it this way gives what the csv module gives:
 every record has the header's number of fields; quotes, where there are any, open a field
 right after a separator and close it right before one (RFC 4180, `""` inside); no NUL byte;
 a carriage return outside quotes only before a newline. Anything else is None, and the caller
 parses the piece row by row as before: this module never decides what an odd row holds.
-`groups` likewise answers None for a piece with any row the loader would skip with a reason,
+`take` likewise answers None for a piece with any row the loader would skip with a reason,
 refuse, or read in a way this path does not repeat (another currency, a malformed cost or
 date, a quoted date or number), so that reasons, line numbers and errors come from one place.
 """

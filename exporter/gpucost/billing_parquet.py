@@ -33,9 +33,10 @@ from .billing_rows import COST_COLUMNS, READ, BillingError, Columns, Rows, Surve
 #: Columns the loader reads (billing_rows.Columns), and the ones the costs come from.
 USED = frozenset({*READ, *COST_COLUMNS})
 #: Rows turned into CSV text at a time (about 4 MiB of an AWS export): bounded memory for row
-#: groups of any size. Each batch's groups (resource, day) are merged in Python, so fewer,
-#: larger batches are faster; at 5,000 nodes x 30 days, 5,000 / 10,000 / 20,000 rows loaded in
-#: 3.5 / 2.6 / 2.5 s with peaks of 32 / 39 / 54 MiB (docs/performance.md).
+#: groups of any size. Each batch costs a fixed amount on top of its rows (written out, located,
+#: its texts found), so fewer, larger batches are faster; at 5,000 nodes x 30 days (when each
+#: batch's (resource, day) groups were still merged in Python), 5,000 / 10,000 / 20,000 rows
+#: loaded in 3.5 / 2.6 / 2.5 s with peaks of 32 / 39 / 54 MiB (docs/performance.md).
 BATCH_ROWS = 10_000
 
 

@@ -1,10 +1,12 @@
 """The compute rows of a FOCUS export, kept as one record per (resource, UTC day).
 
 `Rows` takes an export's rows as billing.load_billing hands them over: a piece at a time from
-billing_chunks (the survey having said which pieces reach into the window), or as one csv
-stream. A piece that billing_columns can read column by column is summed there, with numpy;
-any other piece, and any piece with a row this reader would skip with a reason or refuse, is
-read here row by row (`Rows.add`), which is the definition of what a row means.
+billing_chunks (the survey having said which pieces reach into the window, or surveying them
+as they are read: `read_once`), or as one csv stream. A piece that billing_columns can read
+column by column is taken there, with numpy, and its rows added to their days' sums
+(billing_days) with ufuncs; any other piece, and any piece with a row this reader would skip
+with a reason or refuse, is read here row by row (`Rows.add`), which is the definition of what
+a row means.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class Columns:
         self._offsets: billing_columns.Columns | None = None
 
     def columnar(self, module: ModuleType) -> billing_columns.Columns:
-        """The same offsets for billing_columns.groups (made once a file)."""
+        """The same offsets for billing_columns.take (made once a file)."""
         if self._offsets is None:
             self._offsets = module.Columns(
                 self.id, self.category, self.start, self.end, self.currency, self.cost, self.charge_class,
