@@ -281,7 +281,7 @@ def _priced(path: str | Path, currency: str, cost_column: str, window_days: floa
 #: awscli/customizations/s3/subscribers.py): AWS refreshes a Data Export up to three times a
 #: day, Azure's exports run daily. Two days, not one: a guess a day early costs
 #: parsing that day, about a twentieth of a month's load; one a day late costs a second read,
-#: about a third more (docs/performance.md).
+#: about half as long again (docs/performance.md).
 DELIVERY_LAG = 2 * 86400.0
 
 
