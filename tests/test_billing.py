@@ -512,6 +512,33 @@ def test_a_billing_period_that_ends_before_the_window_is_not_read(tmp_path: Path
     assert billing.period_end(export / "outside-any-period.csv") is None
 
 
+def test_old_modification_times_do_not_open_every_period(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A year of monthly partitions (2026-01 .. 2026-11), one 1 $ hour on each month's 10th,
+    # extracted with modification times of 2025-01-01: the delivery guess (2024-12-24) would
+    # open every period. The newest period (November, ending 12-01) holds a compute row, so the
+    # window starts no earlier than 32 days before 12-01 less 6 days (10-24): only October and
+    # November are opened, in one read. The window 11-04 .. 11-10 holds November's hour: 1 $/h.
+    monkeypatch.setattr(billing, "_expected_start", EXPECTED_START)
+    data = tmp_path / "export" / "data"
+    old = datetime.fromisoformat("2025-01-01T00:00:00+00:00").timestamp()
+    for month in range(1, 12):
+        part = data / f"BILLING_PERIOD=2026-{month:02d}" / "part-00001.csv"
+        part.parent.mkdir(parents=True)
+        part.write_text(PERIOD_HEADER + period_row(1.0, f"2026-{month:02d}-10T00:00:00Z", f"2026-{month:02d}-10T01:00:00Z"))
+        os.utime(part, (old, old))
+    opened: list[str] = []
+    open_binary = billing.open_binary
+
+    def spy(f: Path) -> Any:
+        opened.append(f.parent.name)
+        return open_binary(f)
+
+    monkeypatch.setattr(billing, "open_binary", spy)
+    b = load_billing(tmp_path / "export", "USD")
+    assert (b.window_start, b.window_end, b.resources["i-0aaa"].hourly) == ("2026-11-04", "2026-11-10", approx(1.0))
+    assert opened == ["BILLING_PERIOD=2026-10", "BILLING_PERIOD=2026-11"]
+
+
 def test_a_window_reaching_into_the_previous_billing_period(tmp_path: Path) -> None:
     october = PERIOD_HEADER + period_row(10.0, "2026-10-30T00:00:00Z", "2026-10-30T01:00:00Z")
     november = PERIOD_HEADER + period_row(20.0, "2026-11-02T00:00:00Z", "2026-11-02T01:00:00Z")

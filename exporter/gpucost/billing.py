@@ -249,6 +249,7 @@ def load_billing(
         expect = ""
     elif expect is None:
         expect = min(filter(None, (_expected_start(files, window_days), since)), default="")
+        expect = max(expect, _earliest_start(ends, window_days)) if expect else ""
     if expect:
         rows = _read_once(files, ends, known, Rows(currency, cost_column, expect), window_days)
         if rows is not None:
@@ -298,6 +299,20 @@ def _expected_start(files: list[Path], window_days: float) -> str:
     except (OverflowError, OSError, ValueError):
         return ""
     return _window_start(last, window_days) or ""
+
+
+def _earliest_start(ends: dict[Path, str | None], window_days: float) -> str:
+    """The earliest the window can start if the newest billing period holds a compute row: its
+    last day less the window, the period a month at most (AWS and Azure deliver a month a
+    folder). A guess from files whose modification times are far older than their rows (a tar
+    extracted as it was made) would otherwise open every older period; where the newest one
+    has no compute row the guess proves late, and the second read finds the window. "" when no
+    file is in a period's folder."""
+    newest = max(filter(None, ends.values()), default=None)
+    if newest is None:
+        return ""
+    last = datetime.strptime(newest, "%Y-%m-%d").replace(tzinfo=timezone.utc) - timedelta(days=32)
+    return _window_start(last.strftime("%Y-%m-%d"), window_days) or ""
 
 
 def _read_once(files: list[Path], ends: dict[Path, str | None], surveys: dict[Path, Survey | None],
