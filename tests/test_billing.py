@@ -91,6 +91,7 @@ def test_the_load_is_reported_on_metrics() -> None:
     families = {f.name: f.samples for f in source.metric_families()}
     assert families["gpucost_billing_export_rows"] == [((), 19)]
     assert families["gpucost_billing_export_load_duration_seconds"] == [((), 3.25)]
+    assert source.billing is not None and families["gpucost_billing_export_reads"] == [((), source.billing.reads)]
     # The latest compute charge of the window ends 2026-11-20T05:00:00Z (i-0aaa's fifth hour;
     # the savings plan's purchase row, ending 12-01, is no compute usage).
     assert families["gpucost_billing_export_last_charge_timestamp_seconds"] == [((), 1795150800.0)]
@@ -440,6 +441,7 @@ def test_one_read_when_the_export_was_delivered_on_time(tmp_path: Path, monkeypa
         b = load_billing(path, "USD")
         assert (b.window_start, b.resources["i-0aaa1111aaaa1111a"].hourly, b.rows) == ("2026-11-04", approx(7.0), 10)
         assert second_reads == reads
+        assert b.reads == 1 + len(reads)  # gpucost_billing_export_reads
 
 
 def test_a_reload_reads_once_from_where_the_last_window_began(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -506,7 +508,8 @@ def test_a_billing_period_that_ends_before_the_window_is_not_read(tmp_path: Path
     assert b.resources["gke-ml-a2-pool-1"].hourly == approx(3.67339)
     # A guess of the window far too early opens October, which cannot be read: the export is
     # then read as without a guess, and October's file is not opened again.
-    assert load_billing(export, "USD", expect="2026-10-25") == b
+    early = load_billing(export, "USD", expect="2026-10-25")
+    assert early.reads == 2 and dataclasses.replace(early, reads=b.reads) == b
     assert billing.period_end(export / "data" / "BILLING_PERIOD=2026-12" / "x.csv") == "2027-01-01"
     assert billing.period_end(export / "BILLING_PERIOD=2026-13" / "x.csv") is None
     assert billing.period_end(export / "outside-any-period.csv") is None

@@ -89,7 +89,7 @@ def aws(tmp_path: Path) -> Path:
 
 def test_aws_export_as_parquet_prices_as_the_csv(aws: Path) -> None:
     b = load_billing(aws, "USD")
-    assert (b.window_start, b.window_end) == ("2026-11-14", "2026-11-20")
+    assert (b.window_start, b.window_end, b.reads) == ("2026-11-14", "2026-11-20", 0)
     # As tests/test_billing.py works them: 199.2448 $ over 5 metered hours; 2 x 55.04 over 2 h;
     # the spot g5.xlarge at 0.3018.
     a = b.resources["i-0aaa1111aaaa1111a"]
@@ -187,7 +187,9 @@ def test_gcp_azure_and_oci_exports_as_parquet(tmp_path: Path, name: str) -> None
         assert b.node_price(pid) == approx(2.2038)  # 3 x 2.2038 over 3 h
         assert b.sku_price("Standard_NC24ads_A100_v4", "eastus", "on-demand") == approx(2.2038)
     # Everything else as the CSV export of the same rows gives it.
-    assert b == dataclasses.replace(load_billing(FOCUS / name, "USD"), source=str(tmp_path / "export.parquet"))
+    # (Read once, by its statistics first: gpucost_billing_export_reads 0.)
+    assert b == dataclasses.replace(load_billing(FOCUS / name, "USD"), source=str(tmp_path / "export.parquet"),
+                                    reads=0)
 
 
 def test_sku_details_as_a_map_column(tmp_path: Path) -> None:
@@ -239,6 +241,7 @@ def test_a_directory_of_csv_and_parquet(tmp_path: Path) -> None:
     b = load_billing(d, "USD")
     assert b.resources["i-0aaa1111aaaa1111a"].hourly == approx(39.84896)
     assert b.resources["gke-ml-a2-pool-1"].hourly == approx(3.67339)
+    assert b.reads == 2  # the CSV file surveyed, then read
 
 
 def test_a_parquet_file_without_a_focus_column(tmp_path: Path) -> None:

@@ -108,6 +108,9 @@ class BillingPrices:
     #: Unix time the latest compute charge period of the window ends (its ChargePeriodEnd): how
     #: current the bill behind the prices is; 0 with no compute row.
     last_charge_end: float = 0.0
+    #: Reads of the CSV files the load took: 1 where the window was guessed right (one read),
+    #: 2 where they were surveyed first; 0 for a Parquet export (surveyed by its statistics).
+    reads: int = 2
 
     def node_price(self, provider_id: str) -> float | None:
         """$ per hour the node's own billing rows say; None if the export lacks it."""
@@ -245,7 +248,8 @@ def load_billing(
 
     # CSV only: a Parquet file's survey reads its footer's statistics, not its rows, so one
     # read would save nothing there.
-    if any(map(billing_parquet.is_parquet, files)):
+    parquet = [billing_parquet.is_parquet(f) for f in files]
+    if any(parquet):
         expect = ""
     elif expect is None:
         expect = min(filter(None, (_expected_start(files, window_days), since)), default="")
@@ -253,7 +257,7 @@ def load_billing(
     if expect:
         rows = _read_once(files, ends, known, Rows(currency, cost_column, expect), window_days)
         if rows is not None:
-            return _priced(path, currency, cost_column, window_days, rows, selection)
+            return replace(_priced(path, currency, cost_column, window_days, rows, selection), reads=1)
     survey(lambda end: end is None)  # every file outside a billing period's folder
     for period in sorted({e for e in ends.values() if e}, reverse=True):  # the newest periods
         bound = start(latest())
@@ -267,7 +271,8 @@ def load_billing(
         # An older period the window reaches after all (its latest day had no compute row).
         survey(lambda end: first is None or end is None or end > first)
         rows = _read(files, surveys, Rows(currency, cost_column, first))
-    return _priced(path, currency, cost_column, window_days, rows, selection)
+    prices = _priced(path, currency, cost_column, window_days, rows, selection)
+    return replace(prices, reads=0) if all(parquet) else prices
 
 
 def _priced(path: str | Path, currency: str, cost_column: str, window_days: float, rows: Rows,

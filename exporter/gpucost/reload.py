@@ -172,6 +172,12 @@ class PricingSource:
                 [((), self.billing_seconds)],
             )
             yield MetricFamily(
+                "gpucost_billing_export_reads", "gauge",
+                "Times the CSV export in effect was read to load it: 1 when its window was guessed from its "
+                "delivery time (or the last load's), 2 when surveyed first (0: Parquet, surveyed by statistics).",
+                [((), self.billing.reads)],
+            )
+            yield MetricFamily(
                 "gpucost_billing_export_manifests_unreadable", "gauge",
                 "Delivery manifests of the billing export that could not be read (see the log).",
                 [((), self.billing.manifests_unreadable)],
