@@ -28,8 +28,8 @@ def csv_rows(piece: bytes) -> list[list[str]]:
 
 def table_rows(table: Table) -> list[list[str]]:
     """Every field of every record, as billing_columns.fields reads them."""
-    read = fields(table, np.arange(table.n), list(range(table.width)))
-    return [[row[j] for j in range(table.width)] for row in read]
+    columns = fields(table, np.arange(table.n), list(range(table.width)))
+    return [list(row) for row in zip(*columns, strict=True)]
 
 
 # Each piece as billing_chunks.pieces hands them over (ending with a newline outside quotes).

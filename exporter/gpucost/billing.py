@@ -438,16 +438,17 @@ def _price(source: str, currency: str, cost_column: str, window_days: float, row
     prices: dict[str, ResourcePrice] = {}
     sku_cost: dict[tuple[str, str, str], list[float]] = {}
     last_end = 0.0
+    day_cost, day_qty, day_metered, day_start, day_end = rows.sums.lists()
     for r in resources.values():
-        days = [d for k, d in r.days.items() if k >= first]
-        if not days:
+        slots = [d.slot for k, d in r.days.items() if k >= first]
+        if not slots:
             continue
-        end = max(d.end for d in days)
+        end = max(map(day_end.__getitem__, slots))
         last_end = max(last_end, end)
-        cost = sum(d.cost for d in days)
-        span = (end - min(d.start for d in days)) / 3600
-        metered = [d for d in days if d.metered]
-        hours = min(span, sum(d.hourly_qty for d in metered)) if len(metered) == len(days) else span
+        cost = sum(map(day_cost.__getitem__, slots))
+        span = (end - min(map(day_start.__getitem__, slots))) / 3600
+        metered = [s for s in slots if day_metered[s]]
+        hours = min(span, sum(map(day_qty.__getitem__, metered))) if len(metered) == len(slots) else span
         if hours <= 0:
             skipped["no_billed_hours"] = skipped.get("no_billed_hours", 0) + 1
             continue

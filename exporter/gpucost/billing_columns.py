@@ -392,16 +392,17 @@ def take(table: Table, c: Columns, floor: str, currency: str, epoch: Callable[[s
                  texts, digest)
 
 
-def fields(table: Table, rows: _I64, columns: list[int | None]) -> list[dict[int, str]]:
-    """The fields in `columns` (None: none) of the records `rows`, as the csv module reads them:
-    a dict by column per record (`row[i]` of `Rows.add`)."""
-    wanted = [col for col in dict.fromkeys(columns) if col is not None]
-    values = []
-    for col in wanted:
+def fields(table: Table, rows: _I64, columns: list[int | None]) -> list[list[str]]:
+    """The fields in `columns` of the records `rows`, as the csv module reads them: a list per
+    column, in `columns`' order ("" for each record where the column is None)."""
+    out = []
+    for col in columns:
+        if col is None:
+            out.append([""] * len(rows))
+            continue
         raw = table.raw(col, rows=rows).tolist()
-        values.append([unquote(v) for v in raw] if table.has_quote(col) else [v.decode("utf-8") for v in raw])
-    return [dict(zip(wanted, row, strict=True)) for row in zip(*values, strict=True)] if wanted \
-        else [{} for _ in range(len(rows))]
+        out.append([unquote(v) for v in raw] if table.has_quote(col) else [v.decode("utf-8") for v in raw])
+    return out
 
 
 def text(c: Columns, raw: tuple[bytes, ...]) -> tuple[str, str, str]:

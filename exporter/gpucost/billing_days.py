@@ -28,6 +28,13 @@ class Sums:
         self.end = np.full(_GROW, -np.inf)
         self.typed = np.zeros(_GROW, np.bool_)
 
+    def lists(self) -> tuple[list[float], list[float], list[bool], list[float], list[float]]:
+        """(cost, hours metered, metered, first start, last end) by slot, as Python lists: for
+        pricing every resource, faster than reading the arrays a value at a time."""
+        n = self.n
+        return (self.cost[:n].tolist(), self.qty[:n].tolist(), self.metered[:n].tolist(), self.start[:n].tolist(),
+                self.end[:n].tolist())
+
     def slot(self, start: float, end: float) -> int:
         """A new day's slot, its period [start, end)."""
         if self.n == len(self.cost):
@@ -51,14 +58,15 @@ class Day:
     type names it): the loader takes these from the window's latest day, so rows before the
     window never decide them, and a resized instance is priced as what it is now."""
 
-    __slots__ = ("_type", "capacity_type", "region", "slot", "sums")
+    __slots__ = ("capacity_type", "instance_type", "region", "slot", "sums")
 
     def __init__(self, sums: Sums, start: float, end: float, region: str, capacity_type: str) -> None:
         self.sums = sums
         self.slot = sums.slot(start, end)
         self.region = region
         self.capacity_type = capacity_type
-        self._type = ""
+        #: Set by `name`, which marks the day typed in `sums`.
+        self.instance_type = ""
 
     @property
     def cost(self) -> float:
@@ -80,14 +88,11 @@ class Day:
     def end(self) -> float:
         return float(self.sums.end[self.slot])
 
-    @property
-    def instance_type(self) -> str:
-        return self._type
-
-    @instance_type.setter
-    def instance_type(self, value: str) -> None:
-        self._type = value
-        self.sums.typed[self.slot] = bool(value)
+    def name(self, instance_type: str) -> None:
+        """The instance type a row of the day names ("": none)."""
+        if instance_type:
+            self.instance_type = instance_type
+            self.sums.typed[self.slot] = True
 
     def add(self, cost: float, start: float, end: float) -> None:
         """One row's cost and period (the row-by-row reader)."""

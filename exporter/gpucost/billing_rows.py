@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from itertools import chain
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from .billing_chunks import UNLOCATED, DaySurvey, columnar, pieces, records, replayed, split_header
 from .configfile import ConfigError
@@ -173,12 +173,10 @@ class Rows:
                     f"currency is {currency}; set `currency: {billed}` in the pricing file or export in {currency}"
                 )
 
-    def _new_day(self, r: Resource, day: str, start: float, end: float, c: Columns, row: _Fields) -> Day:
-        """The resource's record of `day`, made from `row`, its first row that day (region and
-        capacity type), with the period [start, end)."""
-        d = r.days[day] = self._day_type(self.sums, start, end, row[c.region] if c.region is not None else "",
-                              _CAPACITY.get(row[c.pricing].lower(), "on-demand") if c.pricing is not None
-                              else "on-demand")
+    def _new_day(self, r: Resource, day: str, start: float, end: float, region: str, pricing: str) -> Day:
+        """The resource's record of `day`, made from its first row that day (its RegionId and
+        PricingCategory: region and capacity type), with the period [start, end)."""
+        d = r.days[day] = self._day_type(self.sums, start, end, region, _CAPACITY.get(pricing.lower(), "on-demand"))
         self._days.append(d)  # at its slot
         return d
 
@@ -287,13 +285,13 @@ class Rows:
             key = which[missing] * len(t.days) + t.day_of[missing]
             _, first = np.unique(key, return_index=True)
             firsts = np.sort(missing[first])
-            facts = fast.fields(table, t.rows[firsts], [c.region, c.pricing])
-            for i, row in zip(firsts.tolist(), facts, strict=True):
-                x, day = int(which[i]), t.days[int(t.day_of[i])]
+            regions, pricings = fast.fields(table, t.rows[firsts], [c.region, c.pricing])
+            for x, k, start, end, region, pricing in zip(
+                    which[firsts].tolist(), t.day_of[firsts].tolist(), t.start[firsts].tolist(),
+                    t.end[firsts].tolist(), regions, pricings, strict=True):
+                day = t.days[k]
                 r = texts.resources[x]
-                d = r.days.get(day)
-                if d is None:
-                    d = self._new_day(r, day, float(t.start[i]), float(t.end[i]), c, row)
+                d = r.days.get(day) or self._new_day(r, day, start, end, region, pricing)
                 texts.day_slots(day)[x] = d.slot
             for k, day in enumerate(t.days):
                 on = t.day_of[missing] == k
@@ -330,9 +328,10 @@ class Rows:
         order = np.argsort(firsts, kind="stable")
         resources = []
         by_text = self._by_text
-        for i in firsts[order].tolist():
-            text = fast.text(offsets, tuple(f[i] for f in t.texts))
-            resources.append(by_text.get(text) or self._resource(text, t.days[int(t.day_of[i])]))
+        ordered = firsts[order]
+        for k, *raw in zip(t.day_of[ordered].tolist(), *(f[ordered].tolist() for f in t.texts), strict=True):
+            text = fast.text(offsets, raw)
+            resources.append(by_text.get(text) or self._resource(text, t.days[k]))
         index = np.empty(len(order), np.int64)
         index[order] = self._texts[len(t.texts)].add(digests[order], [f[firsts[order]] for f in t.texts], resources)
         which[fresh] = index[inverse]
@@ -352,13 +351,12 @@ class Rows:
         tried = np.zeros(len(untyped), np.bool_)
         tried[first] = True
         for rows in (untyped[tried], untyped[~tried & ~typed[slot[untyped]]]):
-            named = fast.fields(table, t.rows[rows], [c.usage, c.meter])
-            for i, row in zip(rows.tolist(), named, strict=True):
-                d = days[int(slot[i])]
-                if d.instance_type:
-                    continue
-                details = fast.text(offsets, tuple(f[i] for f in t.texts))[2] if c.details is not None else ""
-                d.instance_type = _instance_type(row, c.usage, c.meter, _details(details))
+            usages, meters = fast.fields(table, t.rows[rows], [c.usage, c.meter])
+            details = fast.fields(table, t.rows[rows], [c.details])[0]
+            for s, usage, meter, detail in zip(slot[rows].tolist(), usages, meters, details, strict=True):
+                d = days[s]
+                if not d.instance_type:
+                    d.name(_instance_type(usage, meter, _details(detail)))
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
@@ -409,11 +407,13 @@ class Rows:
             text = (resource_id, row[i_name] if i_name is not None else "",
                     row[i_details] if i_details is not None else "")
             r = by_text.get(text) or self._resource(text, day)
-            d = r.days.get(day) or self._new_day(r, day, start, end, c, row)
+            d = r.days.get(day) or self._new_day(r, day, start, end, row[c.region] if c.region is not None else "",
+                                                 row[c.pricing] if c.pricing is not None else "")
             if day > last_day:
                 last_day = day
             if not d.instance_type and c.names_types:
-                d.instance_type = _instance_type(row, c.usage, c.meter, _details(text[2]))
+                d.name(_instance_type(row[c.usage] if c.usage is not None else "",
+                                      row[c.meter] if c.meter is not None else "", _details(text[2])))
             d.add(cost, start, end)
             if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
                 try:
@@ -428,14 +428,12 @@ class Rows:
         return line
 
 
-class _Fields(Protocol):
-    def __getitem__(self, column: int, /) -> str: ...
-
-
-def _instance_type(row: _Fields, i_usage: int | None, i_meter: int | None, details: dict[str, object]) -> str:
-    for i in (i_usage, i_meter):
-        if i is not None and row[i]:
-            m = _AWS_USAGE.search(row[i])
+def _instance_type(usage: str, meter: str, details: dict[str, object]) -> str:
+    """The instance type a row names: in its usage type or SKU meter (AWS), else in its SKU
+    details (Azure's ServiceType); "" where it names none."""
+    for field in (usage, meter):
+        if field:
+            m = _AWS_USAGE.search(field)
             if m:
                 return m.group("type")
     service_type = details.get("ServiceType")  # Azure: the VM size, e.g. Standard_ND96isr_H100_v5
