@@ -5,6 +5,7 @@ Fixtures and where their shapes come from: tests/fixtures/focus/README.md."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import gzip
 import os
 import re
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from gpucost import billing, billing_chunks, billing_rows
-from gpucost.billing import BillingError, load_billing, resource_key
+from gpucost.billing import BillingError, BillingPrices, load_billing, resource_key
 from gpucost.pricing import NodeFacts, PricingConfig, resolve_node_price
 from gpucost.reload import PricingSource
 
@@ -96,6 +97,31 @@ def test_the_load_is_reported_on_metrics() -> None:
     # the savings plan's purchase row, ending 12-01, is no compute usage).
     assert families["gpucost_billing_export_last_charge_timestamp_seconds"] == [((), 1795150800.0)]
     assert "gpucost_billing_export_rows" not in {f.name for f in PricingSource(None).metric_families()}
+
+
+def test_the_garbage_collector_is_paused_only_while_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cyclic collector waits while the export loads, and is as it was after: enabled again
+    after a load, and after one that fails; left disabled where something else disabled it."""
+    seen: list[bool] = []
+    price = billing._price
+
+    def spy(*args: Any) -> BillingPrices:
+        seen.append(gc.isenabled())
+        return price(*args)
+
+    monkeypatch.setattr(billing, "_price", spy)
+    assert gc.isenabled()
+    load_billing(FOCUS / "aws-focus-1.0.csv", "USD")
+    assert seen == [False] and gc.isenabled()
+    with pytest.raises(BillingError):
+        load_billing(FOCUS / "aws-focus-1.0.csv", "EUR")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_billing(FOCUS / "aws-focus-1.0.csv", "USD")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_other_cost_columns() -> None:

@@ -31,6 +31,7 @@ keep every refresh unless told to overwrite) and of billing-period folders (AWS
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import io
 import logging
@@ -225,7 +226,24 @@ def load_billing(
     done again from the window's first day: no row before the window decides a price, a
     resource's facts or an error, so the result is always the one a full parse of every row
     gives, however well the survey did. Files in billing-period folders are surveyed newest
-    period first, and a period that ends before the window is not opened (`period_end`)."""
+    period first, and a period that ends before the window is not opened (`period_end`).
+
+    The cyclic garbage collector waits until the load ends: it keeps a record per resource
+    and day, and the collector would scan them all again each time enough of them pile up
+    (an export of 840,000 short-lived instances loads a fifth faster so); reference counting
+    frees everything else as before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _load(path, currency, cost_column, window_days, expect, since)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load(path: str | Path, currency: str, cost_column: str, window_days: float, expect: str | None,
+          since: str) -> BillingPrices:
+    """load_billing, the collector paused."""
     if cost_column not in COST_COLUMNS:
         raise BillingError(f"{path}: cost column must be one of {', '.join(COST_COLUMNS)}, got {cost_column!r}")
     selection = current_files(path)
