@@ -22,11 +22,15 @@ loaded and measured the same way (the pyarrow import is reported with the librar
 The export has one row per node per hour in the AWS layout of tests/fixtures/focus (FOCUS 1.0
 columns and AWS's `x_UsageType`), plus a storage row per node per day that the loader must
 read and drop, as real exports interleave them. A second export adds a `Tags` column of JSON
-on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. With --wide,
-a third export holds the same charges in every column of AWS's "FOCUS 1.0 with AWS columns"
-table (WIDE_COLUMNS, 48 columns, about 700 bytes a row), filled in AWS's formats: the size of
-a real export of these rows. Each load is also checked: the nodes whose price is
-exactly the hourly cost their rows bill. No pass/fail: the goal is printed beside it.
+on every row (see TAGS), as exports with cost allocation tags carry: quoted fields. A third
+replaces each node's instance every CHURN_HOURS hours, as spot and autoscaled node pools do:
+30 times as many resources in the window. With --wide, a fourth export holds the same charges
+in every column of AWS's "FOCUS 1.0 with AWS columns" table (WIDE_COLUMNS, 48 columns, about
+700 bytes a row), filled in AWS's formats: the size of a real export of these rows. Each load
+is also checked: the nodes (or, churned, the instances) whose price is exactly the hourly cost
+their rows bill. The export files are dated DELIVERED, a few hours after their last charges,
+as a delivered export is; the CSV exports are also loaded without a guess of the window (two
+reads), and the plain one with a guess a day late. No pass/fail: the goal is printed beside it.
 """
 
 from __future__ import annotations
@@ -65,6 +69,9 @@ DELIVERED = END + timedelta(hours=6)
 #: late, which costs the second read (`--expect`).
 WINDOW_START = "2026-11-23"
 LATE_GUESS = "2026-11-24"
+#: The churned export replaces each node's instance every so many hours (spot and autoscaled
+#: node pools): 5,000 x 8 days x 24 / 6 = 160,000 instances in the window read (a day early).
+CHURN_HOURS = 6
 #: The tagged export's extra column: FOCUS 1.0 `Tags`, which AWS Data Exports fill with the line
 #: item's cost allocation tags (a map of strings, written as JSON in CSV; "Resource tags
 #: columns", AWS Data Exports user guide) and Azure's export likewise. JSON in CSV is quoted
@@ -98,15 +105,23 @@ WIDE_COLUMNS = (
 )
 
 
+def churned_id(generation: int, i: int) -> str:
+    """The instance id of the i-th node's `generation`-th instance in a churned export (17 hex
+    digits, as EC2's): the node's index is its last 12."""
+    return f"i-{generation:05x}{i:012x}"
+
+
 def hourly_cost(i: int) -> str:
     """The hourly cost the export bills the i-th node, as written."""
     return f"{1.0 + (i % 97) / 10:.4f}"
 
 
-def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, layout: str = "plain") -> int:
+def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, layout: str = "plain",
+                 churn_hours: int = 0) -> int:
     """An hourly FOCUS export of `days` days ending at END; returns its data rows. `layout`:
     "plain" (COLUMNS), "tagged" (and a Tags column holding TAGS on every row), "wide"
-    (WIDE_COLUMNS, see _Wide)."""
+    (WIDE_COLUMNS, see _Wide). `churn_hours`: each node's instance is replaced every so many
+    hours (churned_id), as spot and autoscaled node pools replace theirs."""
     n = 0
     with gzip.open(path, "wt", newline="", compresslevel=1) as f:
         w = csv.writer(f)
@@ -120,8 +135,9 @@ def write_export(path: Path, instances: list[tuple[str, str, str]], days: int, l
             s, e = start.strftime("%Y-%m-%dT%H:%M:%SZ"), (start + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
             for i, (iid, itype, region) in enumerate(instances):
                 cost = hourly_cost(i)
+                rid = churned_id(h // churn_hours, i) if churn_hours else iid
                 w.writerow((cost, "111122223333", "USD", "Usage", "", f"On Demand {itype}", e, s, "1.0", "Hrs",
-                            cost, cost, "Standard", region, iid, "Compute", "Amazon Elastic Compute Cloud",
+                            cost, cost, "Standard", region, rid, "Compute", "Amazon Elastic Compute Cloud",
                             "QJ3XXXXXXXXXXXX", f"BoxUsage:{itype}"))
                 n += 1
                 if h % 24 == 0:  # the node's root volume, billed daily: read and dropped
@@ -304,7 +320,9 @@ def main(argv: list[str] | None = None) -> None:
                                   "--pods-per-node", str(args.pods_per_node), "--days", str(args.days),
                                   *(["--parquet"] if args.parquet else []), *(["--wide"] if args.wide else [])))
         exports = [("gzip'd CSV", work / "focus-30d.csv.gz"),
-                   ("gzip'd CSV with a Tags column", work / "focus-30d-tagged.csv.gz")]
+                   ("gzip'd CSV with a Tags column", work / "focus-30d-tagged.csv.gz"),
+                   (f"gzip'd CSV, each node's instance replaced every {CHURN_HOURS} hours",
+                    work / "focus-30d-churn.csv.gz")]
         if args.wide:
             exports.append(("gzip'd CSV, every AWS FOCUS 1.0 column", work / "focus-30d-wide.csv.gz"))
         if args.parquet:
@@ -328,7 +346,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| cold sync ({args.nodes:,} nodes, {pods:,} pods) | {sync.wall * 1000:,.0f} ms "
           f"(CPU {sync.cpu * 1000:,.0f} ms) | reference |")
     for label, size, load, (library, kept, peak), matched in results:
-        print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} nodes priced from it, each exactly) | "
+        priced = "instances" if "replaced" in label else "nodes"
+        print(f"| load the export, {label} ({size / 2**20:.1f} MiB; {matched:,} {priced} priced from it, each exactly) | "
               f"{load.wall * 1000:,.0f} ms = {load.wall / sync.wall:.2f} x cold sync "
               f"(CPU {load.cpu * 1000:,.0f} ms = {load.cpu / sync.cpu:.2f} x; {rows / load.wall:,.0f} rows/s) "
               "| well under 1 x |")
@@ -355,6 +374,7 @@ def generate_child(work: Path, nodes: int, pods_per_node: int, days: int, parque
     (work / "instances.json").write_text(json.dumps(instances))
     rows = write_export(work / "focus-30d.csv.gz", instances, days)
     write_export(work / "focus-30d-tagged.csv.gz", instances, days, "tagged")
+    write_export(work / "focus-30d-churn.csv.gz", instances, days, churn_hours=CHURN_HOURS)
     if wide:
         write_export(work / "focus-30d-wide.csv.gz", instances, days, "wide")
     if parquet:
@@ -374,9 +394,13 @@ def load_child(export: Path, passes: int, expect: str | None = None) -> None:
         rest = run.best_of(passes - 1, loader, export, "USD")
         load = run.Timing(min(load.wall, rest.wall), min(load.cpu, rest.cpu))
     matched = 0
-    for i, (iid, _, _) in enumerate(instances):
-        price = prices.node_price(f"aws:///us-east-1a/{iid}")
-        matched += price is not None and abs(price - float(hourly_cost(i))) <= 1e-9 * price
+    if "churn" in export.name:  # every instance of the window, its node's index in its id
+        for key, p in prices.resources.items():
+            matched += abs(p.hourly - float(hourly_cost(int(key[-12:], 16)))) <= 1e-9 * p.hourly
+    else:
+        for i, (iid, _, _) in enumerate(instances):
+            price = prices.node_price(f"aws:///us-east-1a/{iid}")
+            matched += price is not None and abs(price - float(hourly_cost(i))) <= 1e-9 * price
     print(json.dumps([load.wall, load.cpu, matched]))
 
 
