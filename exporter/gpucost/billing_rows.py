@@ -153,6 +153,8 @@ class Rows:
         #: The days' sums, and each day by its slot there.
         self.sums = billing_days.Sums()
         self._days: list[Day] = []
+        #: Regions and instance types, one string each however many days name them.
+        self._strings: dict[str, str] = {}
         #: The same fields as pieces read by columns hold them (quotes and all), by digest; by
         #: how many of the three fields the file has, as digests of two layouts never mix.
         self._texts = {n: billing_days.Texts() for n in (1, 2, 3)}
@@ -176,9 +178,13 @@ class Rows:
     def _new_day(self, r: Resource, day: str, start: float, end: float, region: str, pricing: str) -> Day:
         """The resource's record of `day`, made from its first row that day (its RegionId and
         PricingCategory: region and capacity type), with the period [start, end)."""
-        d = r.days[day] = self._day_type(self.sums, start, end, region, _CAPACITY.get(pricing.lower(), "on-demand"))
+        d = r.days[day] = self._day_type(self.sums, start, end, self._strings.setdefault(region, region),
+                                         _CAPACITY.get(pricing.lower(), "on-demand"))
         self._days.append(d)  # at its slot
         return d
+
+    def _named(self, value: str) -> str:
+        return self._strings.setdefault(value, value)
 
     def _resource(self, text: tuple[str, str, str], day: str) -> Resource:
         """The resource of a text not met before (its first row is dated `day`): found by its
@@ -356,7 +362,7 @@ class Rows:
             for s, usage, meter, detail in zip(slot[rows].tolist(), usages, meters, details, strict=True):
                 d = days[s]
                 if not d.instance_type:
-                    d.name(_instance_type(usage, meter, _details(detail)))
+                    d.name(self._named(_instance_type(usage, meter, _details(detail))))
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
@@ -412,8 +418,8 @@ class Rows:
             if day > last_day:
                 last_day = day
             if not d.instance_type and c.names_types:
-                d.name(_instance_type(row[c.usage] if c.usage is not None else "",
-                                      row[c.meter] if c.meter is not None else "", _details(text[2])))
+                d.name(self._named(_instance_type(row[c.usage] if c.usage is not None else "",
+                                                  row[c.meter] if c.meter is not None else "", _details(text[2]))))
             d.add(cost, start, end)
             if i_unit is not None and i_qty is not None and row[i_unit].lower() in _HOUR_UNITS:
                 try:
