@@ -70,23 +70,8 @@ class Day:
 
     @property
     def cost(self) -> float:
+        """The day's cost so far (its other sums: `sums` at `slot`)."""
         return float(self.sums.cost[self.slot])
-
-    @property
-    def hourly_qty(self) -> float:
-        return float(self.sums.qty[self.slot])
-
-    @property
-    def metered(self) -> bool:
-        return bool(self.sums.metered[self.slot])
-
-    @property
-    def start(self) -> float:
-        return float(self.sums.start[self.slot])
-
-    @property
-    def end(self) -> float:
-        return float(self.sums.end[self.slot])
 
     def name(self, instance_type: str) -> None:
         """The instance type a row of the day names ("": none)."""
