@@ -206,6 +206,16 @@ def test_columns_and_rows_price_alike(tmp_path_factory: pytest.TempPathFactory, 
     same(load(path, False, monkeypatch, expect), rows_read)
 
 
+def test_a_value_hashes_alike_whatever_the_width_of_its_piece() -> None:
+    """A text's digest does not depend on how wide the piece's longest value of that column is
+    (nor an empty value on whether the column is empty throughout): one digest per text."""
+    narrow = billing_columns.hash_strings(np.array([b"", b"i-0aaa"], "S6"), 1)
+    wide = billing_columns.hash_strings(np.array([b"i-0aaa", b"", b"i-0aaa1111aaaa1111a"], "S19"), 1)
+    empty = billing_columns.hash_strings(np.zeros(1, "S1"), 1)
+    assert (narrow[0], narrow[1]) == (wide[1], wide[0]) and empty[0] == narrow[0]
+    assert len({int(wide[0]), int(wide[2]), int(billing_columns.hash_strings(np.array([b"i-0aaa"]), 2)[0])}) == 3
+
+
 @pytest.mark.parametrize("texts_per_piece", [1, 3])
 def test_texts_whose_digests_collide_are_read_row_by_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           texts_per_piece: int) -> None:

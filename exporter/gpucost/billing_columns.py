@@ -258,7 +258,7 @@ def hash_strings(values: NDArray[np.bytes_], seed: int = 0) -> NDArray[np.uint64
     digest stands for before they trust it)."""
     n, width = len(values), values.dtype.itemsize
     if n == 0 or width == 0:
-        return np.full(n, seed, np.uint64)
+        return np.zeros(n, np.uint64)  # as an empty value hashes among longer ones
     words = -(-width // 8)
     grid = np.zeros((n, words * 8), np.uint8)
     grid[:, :width] = values.view(np.uint8).reshape(n, width)
