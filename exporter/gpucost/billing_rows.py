@@ -356,13 +356,17 @@ class Rows:
         _, first = np.unique(slot[untyped], return_index=True)
         tried = np.zeros(len(untyped), np.bool_)
         tried[first] = True
-        for rows in (untyped[tried], untyped[~tried & ~typed[slot[untyped]]]):
+        rows = untyped[tried]
+        while len(rows):
             usages, meters = fast.fields(table, t.rows[rows], [c.usage, c.meter])
             details = fast.fields(table, t.rows[rows], [c.details])[0]
             for s, usage, meter, detail in zip(slot[rows].tolist(), usages, meters, details, strict=True):
                 d = days[s]
                 if not d.instance_type:
                     d.name(self._named(_instance_type(usage, meter, _details(detail))))
+            # Then the other rows, in order, of the days their first row left untyped.
+            rows = untyped[~tried & ~typed[slot[untyped]]]
+            tried[:] = True
 
     def add(self, f: Path, c: Columns, reader: Iterable[Sequence[str]], line: int) -> int:
         """Take in the rows of `reader`, the first of which is on `line` - 1; returns the last
