@@ -274,12 +274,6 @@ def _isclose(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _assert_close(got: dict[tuple[str, ...], float], want: dict[tuple[str, ...], float]) -> None:
-    assert got.keys() == want.keys()
-    for key, value in want.items():
-        assert _isclose(got[key], value), (key, got[key], value)
-
-
 # ---- Rules against the exporter's series -----------------------------------------------
 
 
@@ -288,30 +282,24 @@ def _assert_close(got: dict[tuple[str, ...], float], want: dict[tuple[str, ...],
 def test_dimension_rollups_equal_the_pod_series(stack: Stack, exported: list[Sample],
                                                 dimension: str, resource: str) -> None:
     want = _sum_by(_pod_costs(exported, resource), dimension)
-    got = _queried_by(stack, f'{dimension}_resource:gpucost_pod_cost_per_hour:sum'
-                             f'{{resource="{resource}"}}', dimension)
-    _assert_close(got, want)
+    _settled(stack, f'{dimension}_resource:gpucost_pod_cost_per_hour:sum{{resource="{resource}"}}', (dimension,),
+             want)
 
 
 def test_team_gpu_cost_equals_the_teams_pod_gpu_series(stack: Stack,
                                                        exported: list[Sample]) -> None:
     want = _sum_by(_pod_costs(exported, "gpu"), "team")
     assert want.get(("ml-research",), 0) > 0, "the demo should give ml-research GPU cost"
-    got = _queried_by(stack, 'team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}',
-                      "team")
-    _assert_close(got, want)
+    _settled(stack, 'team_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}', ("team",), want)
 
 
 def test_workload_and_node_totals_equal_the_pod_series(stack: Stack,
                                                        exported: list[Sample]) -> None:
     pods = _pod_costs(exported)
-    _assert_close(_queried_by(stack, "workload:gpucost_pod_cost_per_hour:sum",
-                              "namespace", "owner_kind", "owner_name"),
-                  _sum_by(pods, "namespace", "owner_kind", "owner_name"))
-    _assert_close(_queried_by(stack, "node:gpucost_pod_cost_per_hour:sum", "node"),
-                  _sum_by(pods, "node"))
-    _assert_close(_queried_by(stack, "cluster:gpucost_pod_cost_per_hour:sum"),
-                  _sum_by(pods))
+    workload = ("namespace", "owner_kind", "owner_name")
+    _settled(stack, "workload:gpucost_pod_cost_per_hour:sum", workload, _sum_by(pods, *workload))
+    _settled(stack, "node:gpucost_pod_cost_per_hour:sum", ("node",), _sum_by(pods, "node"))
+    _settled(stack, "cluster:gpucost_pod_cost_per_hour:sum", (), _sum_by(pods))
 
 
 def test_gpu_model_rollup_joins_node_info(stack: Stack, exported: list[Sample]) -> None:
@@ -320,9 +308,7 @@ def test_gpu_model_rollup_joins_node_info(stack: Stack, exported: list[Sample]) 
     want: dict[tuple[str, ...], float] = defaultdict(float)
     for s in _pod_costs(exported, "gpu"):
         want[(model[s.labels["node"]],)] += s.value
-    got = _queried_by(stack, 'gpu_model_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}',
-                      "gpu_model")
-    _assert_close(got, dict(want))
+    _settled(stack, 'gpu_model_resource:gpucost_pod_cost_per_hour:sum{resource="gpu"}', ("gpu_model",), dict(want))
 
 
 def _overview_query(title: str) -> str:
@@ -337,30 +323,29 @@ def test_prices_row_counts_nodes_by_price_source(stack: Stack, exported: list[Sa
     for s in _node_series(exported, "gpucost_node_info"):
         want[(s.labels["price_source"],)] += 1
     assert len(want) >= 2  # the demo prices nodes from more than one source
-    _assert_close(_queried_by(stack, _overview_query("Nodes by price source"), "price_source"), dict(want))
+    _settled(stack, _overview_query("Nodes by price source"), ("price_source",), dict(want))
     fallbacks = {s.labels["node"] for s in _node_series(exported, "gpucost_node_price_fallback") if s.value == 1}
-    _assert_close(_queried_by(stack, _overview_query("Nodes at the catalog's nearest region, on-demand or Linux price")),
-                  {(): float(len(fallbacks))})
+    _settled(stack, _overview_query("Nodes at the catalog's nearest region, on-demand or Linux price"), (),
+             {(): float(len(fallbacks))})
     # no billing export in the demo: the panel shows 0, not "No data"
-    _assert_close(_queried_by(stack, _overview_query("Billing export files missing")), {(): 0.0})
+    _settled(stack, _overview_query("Billing export files missing"), (), {(): 0.0})
     assert stack.query(_overview_query("Billing export age")) == []  # no export: "No data", not an age
-    _assert_close(_queried_by(stack, _overview_query("Pricing reload")), {(): 1.0})
+    _settled(stack, _overview_query("Pricing reload"), (), {(): 1.0})
 
 
 def test_node_cost_idle_and_reserved_share(stack: Stack, exported: list[Sample]) -> None:
     cost = _sum_by(_node_series(exported, "gpucost_node_cost_per_hour"), "resource")
     idle = _sum_by(_node_series(exported, "gpucost_node_idle_cost_per_hour"), "resource")
-    _assert_close(_queried_by(stack, "cluster_resource:gpucost_node_cost_per_hour:sum",
-                              "resource"), cost)
-    _assert_close(_queried_by(stack, "cluster_resource:gpucost_node_idle_cost_per_hour:sum",
-                              "resource"), idle)
-    _assert_close(_queried_by(stack, "cluster_resource:gpucost_node_cost_per_hour:reserved_ratio",
-                              "resource"),
-                  {k: (cost[k] - idle[k]) / cost[k] for k in cost if cost[k] > 0})
+    _settled(stack, "cluster_resource:gpucost_node_cost_per_hour:sum", ("resource",), cost)
+    _settled(stack, "cluster_resource:gpucost_node_idle_cost_per_hour:sum", ("resource",), idle)
+    _settled(stack, "cluster_resource:gpucost_node_cost_per_hour:reserved_ratio", ("resource",),
+             {k: (cost[k] - idle[k]) / cost[k] for k in cost if cost[k] > 0})
 
 
 def _settled(stack: Stack, expr: str, labels: tuple[str, ...], want: dict[tuple[str, ...], float]) -> None:
-    """Wait until the window rule `expr` equals `want` exactly. Rule groups run side by side: a
+    """Wait until `expr` (a rule, or a dashboard's query of rules), by `labels`, equals `want`
+    exactly. A rule evaluated before every target's first scrape, or part-way through another
+    group's evaluation, can read a value the next evaluation corrects. For window rules: a
     window evaluated while gpucost.cost is part-way through an evaluation counts that evaluation
     in its denominator and not yet in its sum, and with the few evaluations a just-started
     Prometheus holds, that one value is far off (3/4 with four); a window evaluated while no
@@ -372,7 +357,7 @@ def _settled(stack: Stack, expr: str, labels: tuple[str, ...], want: dict[tuple[
             raise ValueError(f"{expr} = {got}, want {want}")
         return True
 
-    _wait_for(f"{expr} to equal rate x window", exact, stack, SETTLE_TIMEOUT_S)
+    _wait_for(f"{expr} to equal what the exporter's series say", exact, stack, SETTLE_TIMEOUT_S)
 
 
 def test_spend_windows_of_constant_costs(stack: Stack, exported: list[Sample]) -> None:
@@ -409,10 +394,9 @@ def test_pod_utilization_and_unused_cost(stack: Stack, exported: list[Sample]) -
     utilization = _dcgm(stack).pod_utilization()
     assert utilization and set(utilization) < set(reserved)
     assert _dcgm(stack).left_out, "the fixture should leave a GPU pod without utilization"
-    _assert_close(_queried_by(stack, "pod:gpucost_pod_gpu_utilization:ratio", "namespace", "pod"),
-                  utilization)
-    _assert_close(_queried_by(stack, "pod:gpucost_pod_gpu_unused_cost_per_hour:sum", "namespace", "pod"),
-                  {k: reserved[k] * (1 - u) for k, u in utilization.items()})
+    _settled(stack, "pod:gpucost_pod_gpu_utilization:ratio", ("namespace", "pod"), utilization)
+    _settled(stack, "pod:gpucost_pod_gpu_unused_cost_per_hour:sum", ("namespace", "pod"),
+             {k: reserved[k] * (1 - u) for k, u in utilization.items()})
 
 
 @pytest.mark.parametrize("level", [("namespace", "owner_kind", "owner_name"), ("team",), ()],
@@ -426,12 +410,11 @@ def test_unused_cost_and_utilization_by_level(stack: Stack, exported: list[Sampl
             for s in measured]
     want_measured, want_used = _sum_by(measured, *level), _sum_by(used, *level)
     name = {("namespace", "owner_kind", "owner_name"): "workload", ("team",): "team", (): "cluster"}[level]
-    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_measured_cost_per_hour:sum", *level),
-                  want_measured)
-    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_unused_cost_per_hour:sum", *level),
-                  {k: want_measured[k] - want_used[k] for k in want_measured})
-    _assert_close(_queried_by(stack, f"{name}:gpucost_pod_gpu_utilization:ratio", *level),
-                  {k: want_used[k] / want_measured[k] for k in want_measured})
+    _settled(stack, f"{name}:gpucost_pod_gpu_measured_cost_per_hour:sum", level, want_measured)
+    _settled(stack, f"{name}:gpucost_pod_gpu_unused_cost_per_hour:sum", level,
+             {k: want_measured[k] - want_used[k] for k in want_measured})
+    _settled(stack, f"{name}:gpucost_pod_gpu_utilization:ratio", level,
+             {k: want_used[k] / want_measured[k] for k in want_measured})
 
 
 # ---- Idle and shared namespaces shared out ------------------------------------------------
@@ -456,17 +439,15 @@ def _shared_costs(exported: list[Sample], dimension: str) -> dict[tuple[str, ...
 
 @pytest.mark.parametrize("dimension", ["team", "namespace", "product"])
 def test_shared_cost_per_dimension(stack: Stack, exported: list[Sample], dimension: str) -> None:
-    got = _queried_by(stack, f"{dimension}_resource:gpucost_pod_cost_per_hour:shared",
-                      dimension, "resource")
-    _assert_close(got, _shared_costs(exported, dimension))
+    _settled(stack, f"{dimension}_resource:gpucost_pod_cost_per_hour:shared", (dimension, "resource"),
+             _shared_costs(exported, dimension))
 
 
 def test_shared_cost_adds_up_to_the_node_cost(stack: Stack, exported: list[Sample]) -> None:
     node_cost = _sum_by(_node_series(exported, "gpucost_node_cost_per_hour"), "resource")
     for dimension in ("team", "namespace", "product"):
-        got = _queried_by(stack, f"sum by (resource) ({dimension}_resource:gpucost_pod_cost_per_hour:shared)",
-                          "resource")
-        _assert_close(got, node_cost)
+        _settled(stack, f"sum by (resource) ({dimension}_resource:gpucost_pod_cost_per_hour:shared)", ("resource",),
+                 node_cost)
 
 
 # ---- Prometheus's own view of the rules ------------------------------------------------
