@@ -315,11 +315,8 @@ def _expected_start(files: list[Path], window_days: float) -> str:
     modification time ("" when no file can be looked at)."""
     try:
         newest = max(f.stat().st_mtime for f in files)
-    except (OSError, ValueError):
-        return ""
-    try:
         last = datetime.fromtimestamp(newest - DELIVERY_LAG, timezone.utc).strftime("%Y-%m-%d")
-    except (OverflowError, OSError, ValueError):
+    except (OverflowError, OSError, ValueError):  # no file to look at, or a time out of range
         return ""
     return _window_start(last, window_days) or ""
 

@@ -60,10 +60,7 @@ class Table:
         fields = None
         if b'"' in piece and (fields := _quoted_fields(a)) is None:
             return None
-        table = cls._located(a, width, fields, b"\r" in piece)
-        if table is not None:
-            table.quoted = fields is not None
-        return table
+        return cls._located(a, width, fields, b"\r" in piece)
 
     @classmethod
     def _located(cls, a: NDArray[np.uint8], width: int, fields: tuple[_I64, _I64] | None, cr: bool) -> Table | None:
@@ -96,7 +93,7 @@ class Table:
         # order, its first after its start and its last before its end say so.
         if not (bool((seps[:, 0] >= starts).all()) and bool((seps[:, -1] < ends).all())):
             return None
-        return cls(a, starts, ends, seps, width)
+        return cls(a, starts, ends, seps, width, quoted=fields is not None)
 
     def bounds(self, column: int) -> tuple[_I32, _I32]:
         """Start and end offsets of the column's field in every record."""
